@@ -1,1 +1,62 @@
-fn main() {}
+//! The `k8s-app-deployer` binary: the service (`serve`, `demo`) and its command-line client.
+//!
+//! Exit codes: 0 succeeded or unchanged, 1 failed, 2 rejected (bad input, not allowed,
+//! usage error), 69 the deployer could not be reached, 70 timed out waiting.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+mod client;
+mod commands;
+mod exit;
+mod output;
+
+use cli::{Cli, Command};
+
+/// Prints an API or transport error in the CLI's style and returns its exit code.
+pub(crate) fn report_error(e: &client::ClientError) -> ExitCode {
+    match e {
+        client::ClientError::Api { hint, code, .. } => {
+            eprintln!("error: {e} [{code}]");
+            if let Some(h) = hint {
+                eprintln!("\nhint: {h}");
+            }
+        }
+        client::ClientError::Transport { .. } => {
+            eprintln!("error: {e}");
+            eprintln!("\nhint: check `--server` / `K8S_APP_DEPLOYER_URL`, and that the deployer is running");
+        }
+    }
+    commands::deploy::exit_code_for(e)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::REJECTED } else { exit::SUCCEEDED });
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Deploy(args) => commands::deploy::run(args).await,
+            Command::Status(args) => commands::status::run(args).await,
+            Command::History(args) => commands::history::run(args).await,
+            Command::Clusters(args) => commands::clusters::run(args).await,
+            Command::Serve(_) | Command::Demo(_) => {
+                eprintln!("error: this build does not include the service yet");
+                ExitCode::from(exit::FAILED)
+            }
+        }
+    })
+}

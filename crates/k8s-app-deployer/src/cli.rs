@@ -1,0 +1,168 @@
+//! Command-line flags: what the user typed, validated, with no side effects.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Ship container images to Kubernetes through git: edit the tag in the configuration
+/// repository, commit, push, server-side apply, and watch the rollout.
+#[derive(Debug, Parser)]
+#[command(name = "k8s-app-deployer", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the deployer service.
+    Serve(ServeArgs),
+    /// Run the deployer on built-in simulated clusters, a local configuration repository and
+    /// SQLite: nothing to install or configure.
+    Demo(DemoArgs),
+    /// Request a deployment of one application file to one cluster.
+    Deploy(DeployArgs),
+    /// Show one deployment.
+    Status(StatusArgs),
+    /// List past and running deployments.
+    History(HistoryArgs),
+    /// List the configured clusters, their applications and current images.
+    Clusters(ClientArgs),
+}
+
+/// Where the API is and how to authenticate.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// The deployer's URL.
+    #[arg(long, env = "K8S_APP_DEPLOYER_URL", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// The API token.
+    #[arg(long, env = "K8S_APP_DEPLOYER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The configuration file (TOML). Every key can also be set with an environment variable
+    /// `K8S_APP_DEPLOYER_<SECTION>_<KEY>`.
+    #[arg(long, short = 'c', env = "K8S_APP_DEPLOYER_CONFIG", default_value = "deployer.toml")]
+    pub config: PathBuf,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+}
+
+/// `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The address the API listens on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Where the demo keeps its repository, database and kubeconfig (a temporary directory
+    /// by default).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// `deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The region (first directory of the configuration repository).
+    #[arg(long)]
+    pub region: String,
+    /// The cluster (second directory).
+    #[arg(long)]
+    pub cluster: String,
+    /// The application file, `apps/<file>.yaml` (with or without the extension).
+    #[arg(long)]
+    pub file: String,
+    /// The new image tag.
+    #[arg(long, required_unless_present = "image", conflicts_with = "image")]
+    pub tag: Option<String>,
+    /// A full image reference (`repo:tag`, `repo@sha256:…`); only images of that repository change.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// How to deploy: `apply`, `commit-only`, `dry-run` or `restart`.
+    #[arg(long, default_value = "apply")]
+    pub method: String,
+    /// The container to change, when the file has several application images.
+    #[arg(long)]
+    pub container: Option<String>,
+    /// Why (goes into the commit message).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// A key that makes a retried request return the first deployment.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// Wait for the rollout's real outcome and exit with its code.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long to wait (`--wait`), and the rollout timeout sent to the server (`90s`, `10m`).
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Connection flags.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The deployment id.
+    pub id: String,
+    /// Follow the deployment until it ends, then exit with its code.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long to wait with `--wait`.
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Connection flags.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Only this cluster.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Only this file.
+    #[arg(long)]
+    pub file: Option<String>,
+    /// Only this status (`queued`, `running`, `succeeded`, `failed`, `unchanged`).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// How many to show.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Connection flags.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); use e.g. `90s` or `10m`"))
+}
