@@ -624,16 +624,26 @@ fn with_pods(message: String, pods: &[crate::model::PodIssue]) -> String {
 }
 
 fn leak_code(code: &str) -> &'static str {
-    // Edit rejection codes are a closed set; anything else maps to a generic code.
-    match code {
-        "ambiguous_image" => "ambiguous_image",
-        "no_matching_image" => "no_matching_image",
-        "unknown_container" => "unknown_container",
-        "invalid_yaml" => "invalid_yaml",
-        "too_large" => "file_too_large",
-        "no_workload" => "no_workload",
-        _ => "edit_rejected",
-    }
+    // Edit rejection codes are a closed set, part of the API contract; anything else maps to a
+    // generic code.
+    const KNOWN: [&str; 15] = [
+        "too_large",
+        "not_utf8",
+        "yaml",
+        "too_deep",
+        "too_many_documents",
+        "too_many_aliases",
+        "no_workloads",
+        "no_matching_image",
+        "unknown_container",
+        "ambiguous_image",
+        "unsupported_image_scalar",
+        "invalid_current_image",
+        "invalid_timestamp",
+        "unsupported_layout",
+        "invalid_document",
+    ];
+    KNOWN.into_iter().find(|k| *k == code).unwrap_or("edit_rejected")
 }
 
 fn edit_failure(e: &EditRejected) -> Failure {

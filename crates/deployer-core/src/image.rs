@@ -42,9 +42,7 @@ pub enum ImageRefError {
     )]
     Empty,
     /// A component between two `/` (or before the first or after the last) is empty.
-    #[error(
-        "invalid image reference `{reference}`: it has an empty component (a leading, trailing or doubled `/`)"
-    )]
+    #[error("invalid image reference `{reference}`: it has an empty component (a leading, trailing or doubled `/`)")]
     EmptyComponent {
         /// The refused reference.
         reference: String,
@@ -123,11 +121,7 @@ impl ImageRefError {
 
 /// Shortens a refused value and escapes control characters so it can be shown safely.
 fn shown(value: &str) -> String {
-    let mut out: String = value
-        .chars()
-        .take(160)
-        .flat_map(char::escape_default)
-        .collect();
+    let mut out: String = value.chars().take(160).flat_map(char::escape_default).collect();
     if value.chars().count() > 160 {
         out.push('…');
     }
@@ -184,9 +178,7 @@ impl Digest {
             "sha256" => 64,
             "sha512" => 128,
             _ => {
-                return Err(err(
-                    "only the `sha256` and `sha512` algorithms are supported",
-                ));
+                return Err(err("only the `sha256` and `sha512` algorithms are supported"));
             }
         };
         if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -196,9 +188,7 @@ impl Digest {
             return Err(err("the hex digits must be lowercase"));
         }
         if hex.len() != expected {
-            return Err(err(
-                "the encoded part has the wrong length for its algorithm",
-            ));
+            return Err(err("the encoded part has the wrong length for its algorithm"));
         }
         Ok(Digest(s.to_owned()))
     }
@@ -251,13 +241,8 @@ impl ImageRef {
             None => (rest, None),
         };
         let (domain, path) = split_domain(name);
-        if path.is_empty()
-            || path.split('/').any(str::is_empty)
-            || domain.is_some_and(str::is_empty)
-        {
-            return Err(ImageRefError::EmptyComponent {
-                reference: shown(s),
-            });
+        if path.is_empty() || path.split('/').any(str::is_empty) || domain.is_some_and(str::is_empty) {
+            return Err(ImageRefError::EmptyComponent { reference: shown(s) });
         }
         if let Some(domain) = domain
             && !valid_domain(domain)
@@ -268,9 +253,7 @@ impl ImageRef {
             });
         }
         if path.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Err(ImageRefError::UppercaseRepository {
-                reference: shown(s),
-            });
+            return Err(ImageRefError::UppercaseRepository { reference: shown(s) });
         }
         if let Some(component) = path.split('/').find(|c| !valid_path_component(c)) {
             return Err(ImageRefError::InvalidPathComponent {
@@ -550,12 +533,7 @@ mod tests {
         let cases: Vec<(String, &str, Option<&str>, Option<&str>)> = vec![
             ("nginx".into(), "nginx", None, None),
             ("nginx:1.25".into(), "nginx", Some("1.25"), None),
-            (
-                "library/nginx:latest".into(),
-                "library/nginx",
-                Some("latest"),
-                None,
-            ),
+            ("library/nginx:latest".into(), "library/nginx", Some("latest"), None),
             (
                 "registry.example.com/team/api:v1.2.3".into(),
                 "registry.example.com/team/api",
@@ -750,9 +728,7 @@ mod tests {
         assert!(serde_json::from_str::<Tag>("\"a+b\"").is_err());
         assert!(serde_json::from_str::<Digest>("\"sha256:00\"").is_err());
         assert_eq!(
-            serde_json::from_str::<Tag>("\"v1\"")
-                .ok()
-                .map(|t| t.to_string()),
+            serde_json::from_str::<Tag>("\"v1\"").ok().map(|t| t.to_string()),
             Some("v1".to_owned())
         );
     }
