@@ -1,0 +1,422 @@
+//! [`GitConfigRepo`]: the [`ConfigRepo`] port over a bare clone.
+//!
+//! Commits are queued to one writer task per repository. The writer takes every request
+//! waiting in the queue (up to `max_commits_per_push`), builds one commit per request in a
+//! chain on the tip it knows, and pushes the chain's head without force. When the remote moved,
+//! it waits (exponential backoff with jitter), fetches and rebuilds the whole chain on the new
+//! tip, re-applying each edit, up to `push_retries` attempts. Callers being cancelled never
+//! leave a half-done push behind: the writer finishes the batch on its own.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deployer_core::ports::{CommitOutcome, CommitSpec, ConfigRepo, FileEdit, RepoError, RepoFile};
+use git2::{Oid, Repository, Signature};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::backoff::backoff_delay;
+use crate::chain::{Chain, Request, build_chain, read_error};
+use crate::objects;
+use crate::paths::RepoPath;
+use crate::settings::{GitSettings, SettingsError};
+use crate::transport::{GitCli, PushReply, TransportError};
+
+/// How many commit requests may wait for the writer before callers wait to enqueue.
+const QUEUE_CAPACITY: usize = 256;
+/// The pause before the one quick retry of a failed fetch or push.
+const QUICK_RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// Why the repository could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The settings are invalid or a secret could not be read.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The clone directory cannot be created or is not a bare clone of ours.
+    #[error("clone directory `{}` cannot be used: {message}", path.display())]
+    CloneDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The clone directory is a clone of another remote.
+    #[error("clone directory `{}` is a clone of `{found}`, not of `{expected}`", path.display())]
+    RemoteMismatch {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The configured remote.
+        expected: String,
+        /// The clone's remote.
+        found: String,
+    },
+    /// The branch could not be fetched.
+    #[error("failed to fetch the configuration repository")]
+    Unavailable(#[source] TransportError),
+}
+
+impl OpenError {
+    /// A stable label for metrics and failure codes.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OpenError::Settings(e) => e.kind(),
+            OpenError::CloneDir { .. } => "clone_dir_unusable",
+            OpenError::RemoteMismatch { .. } => "remote_mismatch",
+            OpenError::Unavailable(_) => "repo_unavailable",
+        }
+    }
+}
+
+struct Shared {
+    cli: GitCli,
+    settings: GitSettings,
+    /// Held while refs of the clone are updated (fetch, push), so that they never race.
+    refs_lock: Arc<Mutex<()>>,
+}
+
+struct Job {
+    request: Request,
+    reply: oneshot::Sender<Result<CommitOutcome, RepoError>>,
+}
+
+/// The configuration repository, kept as a bare clone; see the crate documentation.
+///
+/// Open one per clone directory: the writer task serialises every ref update of the clone, so
+/// two instances (or processes) sharing a directory could race each other.
+/// [`ConfigRepo::list_app_files`] and [`ConfigRepo::find_commit_with_trailer`] read the local
+/// view (as of the last fetch or push); call [`GitConfigRepo::refresh`] first for the newest.
+pub struct GitConfigRepo {
+    shared: Arc<Shared>,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for GitConfigRepo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitConfigRepo")
+            .field("remote", &self.shared.settings.remote.as_str())
+            .field("branch", &self.shared.settings.branch.as_str())
+            .field("clone_dir", &self.shared.settings.clone_dir)
+            .finish()
+    }
+}
+
+impl GitConfigRepo {
+    /// Validates `settings`, clones the remote into `clone_dir` (a bare clone) when that is
+    /// missing or empty, or checks that it is a clone of the same remote, then fetches the
+    /// branch. Must be called within a Tokio runtime: it starts the writer task.
+    ///
+    /// # Errors
+    /// [`OpenError`] for invalid settings, an unusable clone directory, a clone of another
+    /// remote, or when the branch cannot be fetched.
+    pub async fn open(settings: GitSettings) -> Result<Self, OpenError> {
+        settings.validate()?;
+        let cli = GitCli::new(&settings)?;
+        let shared = Arc::new(Shared {
+            cli,
+            settings,
+            refs_lock: Arc::new(Mutex::new(())),
+        });
+        let prepared = Arc::clone(&shared);
+        tokio::task::spawn_blocking(move || {
+            prepare_clone(&prepared.settings)?;
+            fetch_with_quick_retry(&prepared.cli).map_err(OpenError::Unavailable)
+        })
+        .await
+        .map_err(|e| OpenError::CloneDir {
+            path: shared.settings.clone_dir.clone(),
+            message: e.to_string(),
+        })??;
+        let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(run_writer(Arc::clone(&shared), queue));
+        Ok(GitConfigRepo { shared, jobs })
+    }
+
+    /// The settings it was opened with.
+    pub fn settings(&self) -> &GitSettings {
+        &self.shared.settings
+    }
+
+    /// Fetches the branch, updating the local view.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the remote cannot be reached.
+    pub async fn refresh(&self) -> Result<(), RepoError> {
+        let guard = Arc::clone(&self.shared.refs_lock).lock_owned().await;
+        let shared = Arc::clone(&self.shared);
+        blocking(move || {
+            let _guard = guard;
+            fetch_with_quick_retry(&shared.cli).map_err(unavailable)
+        })
+        .await?
+    }
+
+    async fn with_tip<T, F>(&self, work: F) -> Result<T, RepoError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Repository, Oid) -> Result<T, RepoError> + Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || {
+            let repo = open_repo(shared.cli.git_dir())?;
+            let tip = objects::tip(&repo, &shared.cli.tracking_ref())
+                .map_err(internal)?
+                .ok_or_else(|| RepoError::Internal {
+                    message: format!("branch `{}` has not been fetched", shared.settings.branch),
+                })?;
+            work(&repo, tip)
+        })
+        .await?
+    }
+}
+
+#[async_trait]
+impl ConfigRepo for GitConfigRepo {
+    async fn read_file(&self, path: &str, refresh: bool) -> Result<Option<RepoFile>, RepoError> {
+        let repo_path = RepoPath::parse(path).map_err(|_| RepoError::PathEscapes { path: path.to_owned() })?;
+        if refresh {
+            self.refresh().await?;
+        }
+        let branch = self.shared.settings.branch.to_string();
+        let path = path.to_owned();
+        self.with_tip(move |repo, tip| match objects::read_file(repo, tip, &repo_path) {
+            Ok(file) => Ok(Some(RepoFile {
+                path,
+                content: file.content,
+                commit: tip.to_string(),
+            })),
+            Err(objects::ReadError::NotFound) => Ok(None),
+            Err(e) => Err(read_error(e, &path, &branch)),
+        })
+        .await
+    }
+
+    async fn list_app_files(&self) -> Result<Vec<String>, RepoError> {
+        self.with_tip(|repo, tip| objects::list_app_files(repo, tip).map_err(internal))
+            .await
+    }
+
+    async fn commit_edit(&self, spec: &CommitSpec, edit: Arc<dyn FileEdit>) -> Result<CommitOutcome, RepoError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            request: Request {
+                spec: spec.clone(),
+                edit,
+            },
+            reply,
+        };
+        let stopped = || RepoError::Internal {
+            message: "the commit writer has stopped".to_owned(),
+        };
+        self.jobs.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    async fn find_commit_with_trailer(&self, key: &str, value: &str) -> Result<Option<String>, RepoError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.with_tip(move |repo, tip| {
+            objects::find_commit_with_trailer(repo, tip, &key, &value)
+                .map(|c| c.map(|oid| oid.to_string()))
+                .map_err(internal)
+        })
+        .await
+    }
+}
+
+/// The writer: takes batches of waiting requests and lands them.
+async fn run_writer(shared: Arc<Shared>, mut queue: mpsc::Receiver<Job>) {
+    while let Some(first) = queue.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < shared.settings.max_commits_per_push {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        // A caller that gave up no longer wants its commit.
+        jobs.retain(|job| !job.reply.is_closed());
+        if jobs.is_empty() {
+            continue;
+        }
+        let requests: Arc<[Request]> = jobs.iter().map(|job| job.request.clone()).collect();
+        let results = land(&shared, requests).await;
+        for (job, result) in jobs.into_iter().zip(results) {
+            // The caller may have gone; the commit stands either way.
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+/// Commits and pushes one batch, rebuilding it on the new tip while the remote keeps moving.
+async fn land(shared: &Arc<Shared>, requests: Arc<[Request]>) -> Vec<Result<CommitOutcome, RepoError>> {
+    let count = requests.len();
+    let _guard = shared.refs_lock.lock().await;
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let chain = {
+            let (shared, requests) = (Arc::clone(shared), Arc::clone(&requests));
+            match blocking(move || build_at_tip(&shared, &requests)).await.and_then(|r| r) {
+                Ok(chain) => chain,
+                Err(e) => return vec![Err(e); count],
+            }
+        };
+        let Some(head) = chain.head() else {
+            return chain.landed(attempts);
+        };
+        let pushed = {
+            let shared = Arc::clone(shared);
+            blocking(move || push_with_quick_retry(&shared.cli, head)).await
+        };
+        match pushed {
+            Ok(Ok(PushReply::Accepted)) => {
+                let shared = Arc::clone(shared);
+                // The push landed; if the local ref cannot be moved, the next push is refused
+                // as stale and the fetch that follows repairs it.
+                let _ = blocking(move || set_tracking_ref(&shared, head)).await;
+                return chain.landed(attempts);
+            }
+            Ok(Ok(PushReply::Stale { .. })) => {
+                if attempts >= shared.settings.push_retries {
+                    return chain.not_landed(&RepoError::PushContention { attempts });
+                }
+                tokio::time::sleep(backoff_delay(attempts, fastrand::f64())).await;
+                let shared = Arc::clone(shared);
+                let fetched = blocking(move || {
+                    fetch_with_quick_retry(&shared.cli).map_err(unavailable)?;
+                    contains(&shared, head)
+                })
+                .await
+                .and_then(|r| r);
+                match fetched {
+                    // A push reported as failed may still have landed.
+                    Ok(true) => return chain.landed(attempts),
+                    Ok(false) => {}
+                    Err(e) => return chain.not_landed(&e),
+                }
+            }
+            Ok(Ok(PushReply::Refused { detail })) => {
+                return chain.not_landed(&RepoError::Unavailable {
+                    message: format!("the remote refused the push: {detail}"),
+                });
+            }
+            Ok(Err(e)) => return chain.not_landed(&unavailable(e)),
+            Err(e) => return chain.not_landed(&e),
+        }
+    }
+}
+
+fn build_at_tip(shared: &Shared, requests: &[Request]) -> Result<Chain, RepoError> {
+    let repo = open_repo(shared.cli.git_dir())?;
+    let tip = objects::tip(&repo, &shared.cli.tracking_ref())
+        .map_err(internal)?
+        .ok_or_else(|| RepoError::Internal {
+            message: format!("branch `{}` has not been fetched", shared.settings.branch),
+        })?;
+    let identity = Signature::now(&shared.settings.author_name, &shared.settings.author_email).map_err(internal)?;
+    build_chain(&repo, tip, requests, &identity, shared.settings.branch.as_str()).map_err(internal)
+}
+
+fn contains(shared: &Shared, commit: Oid) -> Result<bool, RepoError> {
+    let repo = open_repo(shared.cli.git_dir())?;
+    match objects::tip(&repo, &shared.cli.tracking_ref()).map_err(internal)? {
+        Some(tip) if tip == commit => Ok(true),
+        Some(tip) => repo.graph_descendant_of(tip, commit).map_err(internal),
+        None => Ok(false),
+    }
+}
+
+fn set_tracking_ref(shared: &Shared, commit: Oid) -> Result<(), RepoError> {
+    let repo = open_repo(shared.cli.git_dir())?;
+    repo.reference(&shared.cli.tracking_ref(), commit, true, "push")
+        .map(|_| ())
+        .map_err(internal)
+}
+
+fn fetch_with_quick_retry(cli: &GitCli) -> Result<(), TransportError> {
+    match cli.fetch() {
+        Err(e) if e.quick_retry_may_help() => {
+            std::thread::sleep(QUICK_RETRY_PAUSE);
+            cli.fetch()
+        }
+        other => other,
+    }
+}
+
+fn push_with_quick_retry(cli: &GitCli, head: Oid) -> Result<PushReply, TransportError> {
+    let sha = head.to_string();
+    match cli.push(&sha) {
+        // Pushing the same commit again is harmless: if the first push landed, this one is
+        // "up to date" or refused as stale, and the fetch that follows notices.
+        Err(e) if e.quick_retry_may_help() => {
+            std::thread::sleep(QUICK_RETRY_PAUSE);
+            cli.push(&sha)
+        }
+        other => other,
+    }
+}
+
+/// Creates the bare clone when `clone_dir` is missing or empty; otherwise checks it.
+fn prepare_clone(settings: &GitSettings) -> Result<(), OpenError> {
+    let dir = &settings.clone_dir;
+    let unusable = |message: String| OpenError::CloneDir {
+        path: dir.clone(),
+        message,
+    };
+    let empty = match std::fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => return Err(unusable(e.to_string())),
+    };
+    let url = settings.remote.as_str();
+    if empty {
+        std::fs::create_dir_all(dir).map_err(|e| unusable(e.to_string()))?;
+        let repo = Repository::init_bare(dir).map_err(|e| unusable(e.message().to_owned()))?;
+        let refspec = format!("+refs/heads/{0}:refs/remotes/origin/{0}", settings.branch);
+        repo.remote_with_fetch("origin", url, &refspec)
+            .map_err(|e| unusable(e.message().to_owned()))?;
+        return Ok(());
+    }
+    let repo =
+        Repository::open_bare(dir).map_err(|e| unusable(format!("not a bare git repository ({})", e.message())))?;
+    let remote = repo
+        .find_remote("origin")
+        .map_err(|e| unusable(format!("it has no `origin` remote ({})", e.message())))?;
+    match remote.url().ok() {
+        Some(found) if found == url => Ok(()),
+        found => Err(OpenError::RemoteMismatch {
+            path: dir.clone(),
+            expected: crate::scrub::scrub_url_credentials(url),
+            found: crate::scrub::scrub_url_credentials(found.unwrap_or("(not UTF-8)")),
+        }),
+    }
+}
+
+fn open_repo(dir: &Path) -> Result<Repository, RepoError> {
+    Repository::open_bare(dir).map_err(internal)
+}
+
+async fn blocking<T, F>(work: F) -> Result<T, RepoError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| RepoError::Internal {
+            message: format!("repository task failed: {e}"),
+        })
+}
+
+fn internal(error: git2::Error) -> RepoError {
+    RepoError::Internal {
+        message: error.message().to_owned(),
+    }
+}
+
+fn unavailable(error: TransportError) -> RepoError {
+    RepoError::Unavailable {
+        message: error.to_string(),
+    }
+}
