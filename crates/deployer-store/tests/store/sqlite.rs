@@ -1,0 +1,134 @@
+//! The suite on SQLite, plus what only SQLite has: WAL mode, in-memory databases, one writer.
+
+use std::sync::Arc;
+
+use deployer_core::model::EventKind;
+use deployer_core::ports::{DeploymentFilter, Inserted, PageRequest};
+use deployer_store::{DatabaseUrl, OpenError, SqliteStore, StoreSettings, open};
+
+use crate::fixtures::{event, full_record, queued, target};
+use crate::harness::{Harness, SqliteHarness};
+
+crate::behaviour_suite!(SqliteHarness);
+
+#[tokio::test]
+async fn a_file_database_uses_the_write_ahead_log() {
+    let h = SqliteHarness::new().await;
+    let _store = h.open().await.unwrap_or_else(|e| panic!("{e}"));
+    // `journal_mode` is persistent: any connection reports it.
+    let mut conn = <sqlx::sqlite::SqliteConnectOptions as sqlx::ConnectOptions>::connect(
+        &sqlx::sqlite::SqliteConnectOptions::new().filename(h.path()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_concurrent_writers_never_see_a_busy_database() {
+    let h = SqliteHarness::new().await;
+    let store = h.open().await.unwrap_or_else(|e| panic!("{e}"));
+    let t = target("r1", "c1", "api");
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = Arc::clone(&store);
+        let r = queued(&t, i);
+        tasks.push(tokio::spawn(async move {
+            store.insert_deployment(&r, &[event(EventKind::Queued, &r)]).await
+        }));
+    }
+    for task in tasks {
+        let result = task.await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(result, Ok(Inserted::New));
+    }
+    let all = store
+        .list_deployments(
+            &DeploymentFilter::default(),
+            &PageRequest {
+                limit: 100,
+                before: None,
+            },
+        )
+        .await;
+    assert_eq!(all.map(|v| v.len()), Ok(50));
+}
+
+#[tokio::test]
+async fn an_in_memory_database_keeps_its_data_while_open() {
+    let store = open(&StoreSettings::with_url(DatabaseUrl::sqlite_memory()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let record = full_record();
+    assert_eq!(
+        store
+            .insert_deployment(&record, &[event(EventKind::Queued, &record)])
+            .await,
+        Ok(Inserted::New)
+    );
+    // Give an idle-connection reaper every chance to drop the database.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(store.get_deployment(record.id).await, Ok(Some(record.clone())));
+    assert_eq!(store.events(record.id, 0).await.map(|e| e.len()), Ok(1));
+    // Two in-memory stores are separate databases.
+    let other = open(&StoreSettings::with_url(DatabaseUrl::sqlite_memory()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(other.get_deployment(record.id).await, Ok(None));
+}
+
+#[tokio::test]
+async fn postgres_only_settings_are_refused_for_sqlite() {
+    let mut s = StoreSettings::with_url(DatabaseUrl::sqlite_memory());
+    s.schema = Some("deployer".to_owned());
+    let err = open(&s).await.err();
+    assert!(matches!(err, Some(OpenError::InvalidSettings { .. })), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_unopenable_file_is_reported_as_unavailable() {
+    let s = StoreSettings::with_url(DatabaseUrl::sqlite_file("/nonexistent-dir/deeper/deployer.db"));
+    let err = open(&s).await.err();
+    assert!(matches!(err, Some(OpenError::Unavailable { .. })), "{err:?}");
+    assert_eq!(err.map(|e| e.kind()), Some("store_unavailable"));
+}
+
+#[tokio::test]
+async fn a_closed_file_database_reopens_with_its_data() {
+    let h = SqliteHarness::new().await;
+    let record = full_record();
+    let first = SqliteStore::open(&h.settings()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        first
+            .insert_deployment(&record, &[event(EventKind::Queued, &record)])
+            .await,
+        Ok(Inserted::New)
+    );
+    first.close().await;
+    assert!(
+        first.get_deployment(record.id).await.is_err(),
+        "a closed store refuses work"
+    );
+    let second = SqliteStore::open(&h.settings()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(second.get_deployment(record.id).await, Ok(Some(record.clone())));
+    assert_eq!(second.events(record.id, 0).await.map(|e| e.len()), Ok(1));
+    second.close().await;
+}
+
+#[tokio::test]
+async fn a_file_path_with_url_characters_is_used_as_written() {
+    let dir = tempfile::Builder::new()
+        .prefix("a%20b#c?d ")
+        .tempdir()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("deployer.db");
+    let store = open(&StoreSettings::with_url(DatabaseUrl::sqlite_file(&path)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let record = full_record();
+    assert_eq!(store.insert_deployment(&record, &[]).await, Ok(Inserted::New));
+    assert!(path.exists(), "the database is at {}", path.display());
+}
