@@ -1,0 +1,42 @@
+//! What the server needs from the executor: checking a request and carrying a stored
+//! deployment to its end.
+//!
+//! The trait keeps the HTTP layer and the queue independent of how deployments are carried
+//! out; `deployer_core::execute::Executor` implements it (below), and tests may use doubles.
+
+use async_trait::async_trait;
+use deployer_core::error::DeployError;
+use deployer_core::model::{DeployRequest, DeploymentId, DeploymentRecord};
+
+/// Checks and runs deployments.
+#[async_trait]
+pub trait Engine: Send + Sync {
+    /// Checks a request before it is accepted (cluster configured, file present, edit
+    /// applies, tag valid).
+    ///
+    /// # Errors
+    /// [`DeployError::NotFound`] or [`DeployError::InvalidRequest`] with a hint for the caller;
+    /// [`DeployError::Unavailable`] when a dependency is down.
+    async fn validate(&self, request: &DeployRequest) -> Result<(), DeployError>;
+
+    /// Carries a stored deployment from its recorded phase to the end, recording every phase
+    /// change before acting, so that a run cut short resumes where it stopped.
+    ///
+    /// # Errors
+    /// A [`DeployError`] when the deployment could not even be recorded; a deployment that
+    /// fails is an `Ok` record with status `failed`.
+    async fn run(&self, id: DeploymentId) -> Result<DeploymentRecord, DeployError>;
+}
+
+#[async_trait]
+impl Engine for deployer_core::execute::Executor {
+    async fn validate(&self, request: &DeployRequest) -> Result<(), DeployError> {
+        deployer_core::execute::Executor::validate(self, request)
+            .await
+            .map(|_| ())
+    }
+
+    async fn run(&self, id: DeploymentId) -> Result<DeploymentRecord, DeployError> {
+        deployer_core::execute::Executor::run(self, id).await
+    }
+}

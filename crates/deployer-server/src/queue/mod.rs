@@ -1,0 +1,17 @@
+//! The per-target queue.
+//!
+//! Deployments to one target (`region/cluster/file`) run strictly one after another, in the
+//! order they were accepted; different targets run in parallel, at most `concurrency` at a
+//! time. Each target with work has one worker task, which exits once its queue is empty.
+//!
+//! The queue is bounded twice: `capacity` deployments waiting or running in total (beyond it
+//! new requests get a 503) and `per_target` for one target (beyond it a 429). A slot is
+//! reserved before the deployment is stored, so an accepted deployment always has a place.
+//!
+//! On shutdown workers stop taking new deployments; running ones get `shutdown_deadline` to
+//! finish and are then dropped at their next await point. The executor records each phase
+//! before acting, so a dropped run resumes from its recorded phase at the next start.
+
+mod dispatcher;
+
+pub use dispatcher::{EnqueueError, Queue, QueueStats, Reservation};

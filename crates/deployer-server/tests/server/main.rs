@@ -1,0 +1,9 @@
+//! Server tests: the real router, queue and executor over in-memory ports, spoken to over HTTP.
+
+mod fakes;
+mod support;
+
+mod deployments;
+mod events;
+mod openapi;
+mod queue;
