@@ -12,6 +12,8 @@ mod client;
 mod commands;
 mod exit;
 mod output;
+mod service;
+mod telemetry;
 
 use cli::{Cli, Command};
 
@@ -53,8 +55,9 @@ fn main() -> ExitCode {
             Command::Status(args) => commands::status::run(args).await,
             Command::History(args) => commands::history::run(args).await,
             Command::Clusters(args) => commands::clusters::run(args).await,
-            Command::Serve(_) | Command::Demo(_) => {
-                eprintln!("error: this build does not include the service yet");
+            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Demo(_) => {
+                eprintln!("error: the demo needs kube-sim's in-process clusters");
                 ExitCode::from(exit::FAILED)
             }
         }

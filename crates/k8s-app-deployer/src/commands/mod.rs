@@ -6,5 +6,7 @@ pub mod clusters;
 pub mod deploy;
 /// `history`.
 pub mod history;
+/// `serve`.
+pub mod serve;
 /// `status`.
 pub mod status;

@@ -1,0 +1,68 @@
+//! `serve`: run the service from a configuration file and the environment.
+
+use std::process::ExitCode;
+
+use deployer_server::config::{RawConfig, Settings};
+use tracing::{error, info};
+
+use crate::cli::ServeArgs;
+use crate::{exit, service, telemetry};
+
+/// Runs `serve`.
+pub async fn run(args: ServeArgs) -> ExitCode {
+    telemetry::init(args.log_format);
+    let path = args.config.exists().then_some(args.config.as_path());
+    if path.is_none() && args.config.as_os_str() != "deployer.toml" {
+        eprintln!("error: configuration file `{}` does not exist", args.config.display());
+        eprintln!("\nhint: pass `--config PATH`, or set every key with `K8S_APP_DEPLOYER_<SECTION>_<KEY>`");
+        return ExitCode::from(exit::REJECTED);
+    }
+    let settings = match RawConfig::collect(path).and_then(|raw| Settings::from_raw(&raw)) {
+        Ok(s) => s,
+        Err(e) => return config_error(&e),
+    };
+    let adapters = match service::adapter_settings(&settings) {
+        Ok(a) => a,
+        Err(e) => return config_error(&e),
+    };
+    serve(settings, adapters).await
+}
+
+fn config_error(e: &deployer_server::config::ConfigError) -> ExitCode {
+    eprintln!("error: the configuration is invalid");
+    for p in &e.problems {
+        eprintln!("  {}: {}", p.key, p.message);
+        if let Some(h) = &p.hint {
+            eprintln!("    hint: {h}");
+        }
+    }
+    ExitCode::from(exit::REJECTED)
+}
+
+/// Starts the service and serves until SIGTERM or Ctrl-C.
+pub async fn serve(settings: Settings, adapters: service::AdapterSettings) -> ExitCode {
+    let listen = settings.server.listen;
+    let server = match service::start(settings, adapters).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {listen}: {e}");
+            eprintln!("\nhint: choose another address with `[server] listen` or `--listen`");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    info!(message = "Listening.", address = %listen);
+    match server.serve(listener, deployer_server::shutdown_signal()).await {
+        Ok(()) => ExitCode::from(exit::SUCCEEDED),
+        Err(e) => {
+            error!(message = "The server stopped with an error.", error = %e);
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}
