@@ -69,9 +69,21 @@ pub struct DemoArgs {
     /// by default).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// How fast the simulated pods become ready.
+    #[arg(long, value_enum, default_value_t = DemoProfile::Realistic)]
+    pub profile: DemoProfile,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// Timing of the demo's simulated clusters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DemoProfile {
+    /// Pods become ready in a fraction of a second (for scripts and tests).
+    Fast,
+    /// Pods take a few seconds each, as a real cluster would.
+    Realistic,
 }
 
 /// Log output format.
@@ -116,7 +128,8 @@ pub struct DeployArgs {
     /// Wait for the rollout's real outcome and exit with its code.
     #[arg(long)]
     pub wait: bool,
-    /// How long to wait (`--wait`), and the rollout timeout sent to the server (`90s`, `10m`).
+    /// The rollout timeout sent to the server (`90s`, `10m`); with `--wait`, the client waits
+    /// this long plus 30 s for the outcome, then exits 70.
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
     /// Connection flags.

@@ -56,10 +56,7 @@ fn main() -> ExitCode {
             Command::History(args) => commands::history::run(args).await,
             Command::Clusters(args) => commands::clusters::run(args).await,
             Command::Serve(args) => commands::serve::run(args).await,
-            Command::Demo(_) => {
-                eprintln!("error: the demo needs kube-sim's in-process clusters");
-                ExitCode::from(exit::FAILED)
-            }
+            Command::Demo(args) => commands::demo::run(args).await,
         }
     })
 }

@@ -98,7 +98,11 @@ pub fn summary(record: &Value) -> String {
     }
     let old = record.get("old_images").and_then(Value::as_array).cloned().unwrap_or_default();
     let new = record.get("new_images").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut seen = std::collections::BTreeSet::new();
     for (o, n) in old.iter().zip(new.iter()) {
+        if !seen.insert((o.to_string(), n.to_string())) {
+            continue;
+        }
         out.push_str(&format!("  image:   {} → {}\n", o.as_str().unwrap_or(""), n.as_str().unwrap_or("")));
     }
     if let Some(sha) = record.get("commit_sha").and_then(Value::as_str) {

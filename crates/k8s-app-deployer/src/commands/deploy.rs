@@ -91,8 +91,14 @@ pub async fn run(args: DeployArgs) -> ExitCode {
         }
         return ExitCode::from(exit::SUCCEEDED);
     }
-    wait_for(&client, &id, args.timeout, args.client.json).await
+    // The rollout itself may take `--timeout`; committing and applying come on top of it.
+    let budget = args.timeout.map(|t| t + WAIT_MARGIN);
+    wait_for(&client, &id, budget, args.client.json).await
 }
+
+/// How much longer than the rollout timeout `deploy --wait --timeout` waits, so that the
+/// server's own verdict (with the pods' reasons) arrives before the client gives up.
+pub const WAIT_MARGIN: Duration = Duration::from_secs(30);
 
 /// Follows a deployment to its end (or the timeout) and returns the exit code.
 pub async fn wait_for(client: &ApiClient, id: &str, timeout: Option<Duration>, json: bool) -> ExitCode {

@@ -2,6 +2,8 @@
 
 /// `clusters`.
 pub mod clusters;
+/// `demo`.
+pub mod demo;
 /// `deploy`.
 pub mod deploy;
 /// `history`.
