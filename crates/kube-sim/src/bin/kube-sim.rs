@@ -1,1 +1,140 @@
-fn main() {}
+//! `kube-sim`: run a simulated Kubernetes API server until SIGTERM or SIGINT.
+//!
+//! Prints the bound address as one line on stdout, writes a kubeconfig, and logs to stderr.
+//! Exit codes: 0 after a signal, 2 for usage or configuration errors, 1 if serving failed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use kube_sim::clock::{ClockMode, Profile};
+use kube_sim::images::ImageRules;
+use kube_sim::server::{SimCluster, SimOptions};
+
+/// Timing profiles.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProfileArg {
+    /// Quick timings for tests (tick 25 ms, pods ready after 150 ms).
+    Fast,
+    /// Timings of a small real cluster (tick 100 ms, pods ready after 2 s).
+    Realistic,
+}
+
+/// Clock modes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ClockArg {
+    /// Simulated time follows wall time.
+    Realtime,
+    /// Time moves only through `POST /_sim/advance`.
+    Manual,
+}
+
+/// A Kubernetes API server double with simulated Deployment, ReplicaSet and Pod controllers.
+#[derive(Debug, Parser)]
+#[command(name = "kube-sim", version)]
+struct Args {
+    /// Address to listen on; port 0 picks a free port. The bound address is printed on stdout.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Write a kubeconfig for the cluster to this path.
+    #[arg(long)]
+    kubeconfig_out: Option<PathBuf>,
+    /// Name of the cluster, its kubeconfig context and user.
+    #[arg(long, default_value = "kube-sim")]
+    cluster_name: String,
+    /// Seed of every random choice (uids, pod name suffixes, fault rolls).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Require `Authorization: Bearer <TOKEN>` on every request (401 otherwise).
+    #[arg(long, env = "KUBE_SIM_TOKEN")]
+    token: Option<String>,
+    /// Serve HTTPS with a fresh self-signed CA (written into the kubeconfig).
+    #[arg(long)]
+    tls: bool,
+    /// YAML file of per-image pod behaviour rules (see the `images` module documentation).
+    #[arg(long, value_name = "RULES.yaml")]
+    images: Option<PathBuf>,
+    /// Timing profile.
+    #[arg(long, value_enum, default_value = "realistic")]
+    profile: ProfileArg,
+    /// Clock mode.
+    #[arg(long, value_enum, default_value = "realtime")]
+    clock: ClockArg,
+}
+
+fn options(args: &Args) -> anyhow::Result<SimOptions> {
+    let images = match &args.images {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("failed to read image rules `{}`", path.display()))?;
+            ImageRules::from_yaml(&text).with_context(|| format!("invalid image rules in `{}`", path.display()))?
+        }
+        None => ImageRules::default(),
+    };
+    Ok(SimOptions {
+        name: args.cluster_name.clone(),
+        listen: args.listen,
+        seed: args.seed,
+        token: args.token.clone().filter(|t| !t.is_empty()),
+        tls: args.tls,
+        images,
+        profile: match args.profile {
+            ProfileArg::Fast => Profile::fast(),
+            ProfileArg::Realistic => Profile::realistic(),
+        },
+        clock: match args.clock {
+            ClockArg::Realtime => ClockMode::Realtime,
+            ClockArg::Manual => ClockMode::Manual,
+        },
+        ..SimOptions::default()
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("failed to listen for SIGTERM")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        result = tokio::signal::ctrl_c() => result.context("failed to listen for SIGINT")?,
+    }
+    Ok(())
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let cluster = SimCluster::start(options(&args)?).await?;
+    if let Some(path) = &args.kubeconfig_out {
+        std::fs::write(path, cluster.kubeconfig())
+            .with_context(|| format!("failed to write the kubeconfig to `{}`", path.display()))?;
+    }
+    println!("{}", cluster.addr());
+    wait_for_signal().await?;
+    cluster.shutdown().await;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("error: failed to start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

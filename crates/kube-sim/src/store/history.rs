@@ -1,0 +1,94 @@
+//! The bounded watch history: every persisted change, in resourceVersion order.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::resources::ResourceType;
+
+/// The type of a watch event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// The object was created.
+    Added,
+    /// The object changed.
+    Modified,
+    /// The object was removed.
+    Deleted,
+}
+
+impl EventType {
+    /// The wire name (`ADDED`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "ADDED",
+            Self::Modified => "MODIFIED",
+            Self::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One persisted change.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The resourceVersion the change produced.
+    pub rv: u64,
+    /// What happened.
+    pub event: EventType,
+    /// The resource type of the object.
+    pub resource: &'static ResourceType,
+    /// The object after the change (the final state for deletions).
+    pub object: Arc<Value>,
+    /// The object before the change, for selector transitions.
+    pub previous: Option<Arc<Value>>,
+}
+
+/// Changes retained for watches; older ones are compacted away.
+#[derive(Debug)]
+pub struct History {
+    changes: VecDeque<Change>,
+    limit: usize,
+    /// Every change with an rv at or below this has been dropped.
+    floor: u64,
+}
+
+impl History {
+    /// An empty history keeping at most `limit` changes.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            changes: VecDeque::new(),
+            limit: limit.max(1),
+            floor: 0,
+        }
+    }
+
+    /// Records a change, dropping the oldest when full.
+    pub fn push(&mut self, change: Change) {
+        self.changes.push_back(change);
+        while self.changes.len() > self.limit {
+            if let Some(dropped) = self.changes.pop_front() {
+                self.floor = dropped.rv;
+            }
+        }
+    }
+
+    /// Drops every retained change: watches from any older resourceVersion get 410.
+    pub fn compact(&mut self, current: u64) {
+        self.changes.clear();
+        self.floor = current;
+    }
+
+    /// The compaction point.
+    pub fn floor(&self) -> u64 {
+        self.floor
+    }
+
+    /// The changes after `rv`, or `None` when some of them were compacted away.
+    pub fn since(&self, rv: u64) -> Option<Vec<Change>> {
+        if rv < self.floor {
+            return None;
+        }
+        Some(self.changes.iter().filter(|c| c.rv > rv).cloned().collect())
+    }
+}
