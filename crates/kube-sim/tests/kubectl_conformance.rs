@@ -380,17 +380,27 @@ fn watches_print_rows_and_rollout_status_recovers_from_compaction() {
     assert!(web_rows >= 3, "expected several rows, got:\n{out}\n{err}");
     assert_eq!(out.lines().filter(|l| l.starts_with("NAME")).count(), 1, "{out}");
 
-    let (code, _) = sim.http("POST", "/_sim/pause-controllers", None);
-    assert_eq!(code, 200);
+    // A watch that comes back with a compacted resourceVersion gets 410 and relists: hold the
+    // rollout in the "spec update not observed" window, keep watches away (503) while the
+    // deployment changes, compact, then let everything resume.
+    assert_eq!(sim.http("POST", "/_sim/pause-controllers", None).0, 200);
     apply_web(&sim, &web("nginx:1.27", 2, ""));
+    let before = request_count(&sim);
     let status = sim.kubectl_background(&["rollout", "status", "deployment/web", "--timeout=60s"]);
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(sim.http("POST", "/_sim/compact", None).0, 200);
+    sim.wait_until("rollout status to start watching", Duration::from_secs(20), || {
+        deployment_requests_since(&sim, before)
+            .iter()
+            .any(|r| r["query"].as_str().unwrap_or("").contains("watch=true"))
+    });
+    let faults = r#"{"verbs":{"watch":{"rate":1.0,"code":503}}}"#;
+    assert_eq!(sim.http("PUT", "/_sim/faults", Some(faults)).0, 200);
     assert_eq!(sim.http("POST", "/_sim/drop-watches", None).0, 200);
+    sim.kubectl(&["annotate", "deploy", "web", "note=compacted"]).ok();
+    assert_eq!(sim.http("POST", "/_sim/compact", None).0, 200);
+    assert_eq!(sim.http("PUT", "/_sim/faults", Some("{}")).0, 200);
     assert_eq!(sim.http("POST", "/_sim/resume-controllers", None).0, 200);
-    rollout_ok(&sim);
-    std::thread::sleep(Duration::from_millis(3000));
-    let (out, err) = status.stop();
+    let (code, out, err) = status.wait(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{out}\n{err}");
     assert!(
         out.contains("Waiting for deployment spec update to be observed..."),
         "{out}\n{err}"
@@ -399,20 +409,33 @@ fn watches_print_rows_and_rollout_status_recovers_from_compaction() {
         out.contains("deployment \"web\" successfully rolled out"),
         "{out}\n{err}"
     );
+    let lists = deployment_requests_since(&sim, before)
+        .iter()
+        .filter(|r| !r["query"].as_str().unwrap_or("").contains("watch=true"))
+        .count();
+    assert!(lists >= 2, "rollout status should have listed again after the 410");
+}
+
+fn request_count(sim: &Sim) -> usize {
+    sim.get_json("/_sim/requests")["items"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0)
+}
+
+/// Collection requests on `default/deployments` logged after the first `since` entries.
+fn deployment_requests_since(sim: &Sim, since: usize) -> Vec<serde_json::Value> {
     let log = sim.get_json("/_sim/requests");
-    let relists = log["items"]
+    log["items"]
         .as_array()
         .map(|items| {
-            items
+            items[since.min(items.len())..]
                 .iter()
-                .filter(|r| {
-                    r["path"] == "/apis/apps/v1/namespaces/default/deployments"
-                        && !r["query"].as_str().unwrap_or("").contains("watch")
-                })
-                .count()
+                .filter(|r| r["path"] == "/apis/apps/v1/namespaces/default/deployments")
+                .cloned()
+                .collect()
         })
-        .unwrap_or(0);
-    assert!(relists >= 2, "rollout status should have listed again after the 410");
+        .unwrap_or_default()
 }
 
 #[test]

@@ -32,6 +32,12 @@ enum ClockArg {
 }
 
 /// A Kubernetes API server double with simulated Deployment, ReplicaSet and Pod controllers.
+///
+/// Prints the bound address as one line on stdout, writes a kubeconfig (one cluster, user and
+/// context named after --cluster-name, namespace `default`) and serves until SIGTERM or
+/// SIGINT. The simulation is controlled through `/_sim/` (advance, images, compact,
+/// drop-watches, pause-controllers, resume-controllers, faults, state, requests). Logs go to
+/// stderr; set RUST_LOG=debug to log every request.
 #[derive(Debug, Parser)]
 #[command(name = "kube-sim", version)]
 struct Args {
@@ -53,7 +59,12 @@ struct Args {
     /// Serve HTTPS with a fresh self-signed CA (written into the kubeconfig).
     #[arg(long)]
     tls: bool,
-    /// YAML file of per-image pod behaviour rules (see the `images` module documentation).
+    /// YAML file of per-image pod behaviour rules; the first matching rule wins.
+    ///
+    /// A list such as `- {match: "registry.example.com/web:*", behaviour: ready, after: 2s}`;
+    /// behaviours are `ready`, `never-ready`, `image-pull-error`, `crash-loop` and
+    /// `ready-then-fail`. Without a matching rule, tags ending in `-never-ready`, `-bad-pull` or
+    /// `-crash` select those behaviours and anything else becomes ready.
     #[arg(long, value_name = "RULES.yaml")]
     images: Option<PathBuf>,
     /// Timing profile.
@@ -115,8 +126,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

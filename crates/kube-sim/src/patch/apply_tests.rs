@@ -394,3 +394,51 @@ fn system_metadata_in_a_manifest_does_not_override_the_stored_values() {
     let again = server_side_apply(Some(&created), &config, "kubectl", false, T1).unwrap();
     assert_eq!(again.to_string(), created.to_string());
 }
+
+#[test]
+fn keyed_lists_merge_in_the_api_server_order() {
+    let env = |items: Value| json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"i","env":items}]}});
+    let created = server_side_apply(
+        None,
+        &env(json!([{"name":"a","value":"1"},{"name":"b","value":"2"}])),
+        "one",
+        false,
+        T0,
+    )
+    .unwrap();
+    let merged = server_side_apply(
+        Some(&created),
+        &env(json!([{"name":"c","value":"3"},{"name":"a","value":"1"}])),
+        "two",
+        false,
+        T1,
+    )
+    .unwrap();
+    let names: Vec<&str> = merged["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["c", "a", "b"]);
+}
+
+#[test]
+fn an_apply_after_rollout_undo_conflicts_with_the_undo_update_unless_forced() {
+    // `kubectl rollout undo` patches without a fieldManager, so its changes belong to
+    // ("kubectl", Update), a different manager from ("kubectl", Apply).
+    let v1 = defaulted(server_side_apply(None, &manifest(2, "nginx:1.25"), "kubectl", false, T0).unwrap());
+    let v2 = server_side_apply(Some(&v1), &manifest(2, "nginx:1.26"), "kubectl", false, T1).unwrap();
+    let mut undone = super::json_patch(
+        &v2,
+        &json!([{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"nginx:1.25"}]),
+    )
+    .unwrap();
+    record_update(Some(&v2), &mut undone, "kubectl", None, T1);
+    let message = conflict_message(server_side_apply(Some(&undone), &manifest(2, "nginx:1.27"), "kubectl", false, T2));
+    assert_eq!(
+        message,
+        r#"Apply failed with 1 conflict: conflict with "kubectl" using apps/v1 at 2025-01-01T00:01:00Z: .spec.template.spec.containers[name="web"].image"#
+    );
+    assert!(server_side_apply(Some(&undone), &manifest(2, "nginx:1.27"), "kubectl", true, T2).is_ok());
+}

@@ -155,6 +155,13 @@ pub struct FieldsDecodeError {
     pub entry: String,
 }
 
+impl FieldsDecodeError {
+    /// A stable label for the error.
+    pub fn kind(&self) -> &'static str {
+        "invalid_fields_v1"
+    }
+}
+
 /// A set of field paths.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FieldSet {

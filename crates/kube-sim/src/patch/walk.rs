@@ -330,26 +330,73 @@ impl Walker<'_> {
                     out.extend(a.iter().filter(|i| !l.contains(i)).cloned());
                     Value::Array(out)
                 }
-                ListShape::Keyed(keys) => {
-                    let mut out = l.clone();
-                    for item in a {
-                        let key = element_key(item, keys);
-                        let pos = key
-                            .as_ref()
-                            .and_then(|k| out.iter().position(|o| element_key(o, keys).as_ref() == Some(k)));
-                        match pos {
-                            Some(i) => {
-                                let merged = self.merge_at(&out[i], item, fields, true);
-                                out[i] = merged;
-                            }
-                            None => out.push(item.clone()),
-                        }
-                    }
-                    Value::Array(out)
-                }
+                ListShape::Keyed(keys) => Value::Array(self.merge_keyed(l, a, keys, fields)),
             },
             _ => applied.clone(),
         }
+    }
+
+    /// Merges two associative lists in the API server's order: items only in the live list
+    /// keep their place, applied items come in the applied order, shared items are merged.
+    fn merge_keyed(&self, live: &[Value], applied: &[Value], keys: &[&str], fields: &mut Vec<String>) -> Vec<Value> {
+        let lk: Vec<Option<String>> = live.iter().map(|i| element_key(i, keys)).collect();
+        let rk: Vec<Option<String>> = applied.iter().map(|i| element_key(i, keys)).collect();
+        let in_rhs = |k: &Option<String>| k.is_some() && rk.contains(k);
+        let mut shared = rk
+            .iter()
+            .flatten()
+            .filter(|k| lk.iter().flatten().any(|l| l == *k))
+            .cloned()
+            .collect::<Vec<String>>()
+            .into_iter();
+        let mut next_shared = shared.next();
+        let mut merged_rhs: Vec<String> = Vec::new();
+        let mut out = Vec::with_capacity(live.len() + applied.len());
+        let (mut li, mut ri) = (0, 0);
+        while li < live.len() || ri < applied.len() {
+            if li < live.len() && ri < applied.len() {
+                if lk[li].is_some() && lk[li] == rk[ri] {
+                    out.push(self.merge_at(&live[li], &applied[ri], fields, true));
+                    merged_rhs.extend(rk[ri].clone());
+                    if next_shared == rk[ri] {
+                        next_shared = shared.next();
+                    }
+                    li += 1;
+                    ri += 1;
+                    continue;
+                }
+                if in_rhs(&lk[li]) && next_shared.is_some() && next_shared != lk[li] {
+                    li += 1;
+                    continue;
+                }
+            }
+            if li < live.len() {
+                if !in_rhs(&lk[li]) {
+                    out.push(live[li].clone());
+                    li += 1;
+                    continue;
+                }
+                if lk[li].as_ref().is_some_and(|k| merged_rhs.contains(k)) || ri >= applied.len() {
+                    li += 1;
+                    continue;
+                }
+            }
+            if ri < applied.len() {
+                let live_item = rk[ri]
+                    .as_ref()
+                    .and_then(|k| lk.iter().position(|l| l.as_ref() == Some(k)));
+                out.push(match live_item {
+                    Some(i) => self.merge_at(&live[i], &applied[ri], fields, true),
+                    None => applied[ri].clone(),
+                });
+                merged_rhs.extend(rk[ri].clone());
+                if next_shared == rk[ri] {
+                    next_shared = shared.next();
+                }
+                ri += 1;
+            }
+        }
+        out
     }
 }
 

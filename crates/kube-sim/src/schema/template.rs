@@ -1,11 +1,12 @@
-//! Semantic equality of pod templates (spec §4.1): `null`, absent, `{}` and `[]` are the same,
-//! and so is anything the typed PodTemplateSpec does not carry.
+//! Semantic equality of pod templates (spec §4.1): `null`, absent, `""`, `{}` and `[]` are the
+//! same, and so is anything the typed PodTemplateSpec does not carry.
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde_json::Value;
 
 /// The canonical form of a pod template: round-tripped through k8s-openapi's
-/// `PodTemplateSpec` (when it decodes), then with nulls, empty objects and empty lists removed.
+/// `PodTemplateSpec` (when it decodes), then with nulls, empty strings, empty objects and empty
+/// lists removed.
 pub fn canonical_template(template: &Value) -> Value {
     let typed = serde_json::from_value::<PodTemplateSpec>(template.clone())
         .ok()
@@ -17,6 +18,7 @@ pub fn canonical_template(template: &Value) -> Value {
 fn prune(value: &Value) -> Option<Value> {
     match value {
         Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
         Value::Object(map) => {
             let kept: serde_json::Map<String, Value> = map
                 .iter()

@@ -24,10 +24,7 @@ pub fn unknown_fields(kind: &str, obj: &Value) -> Vec<String> {
 /// `"replicas":"two"`), in serde's words; `None` when it decodes or the kind has no known
 /// schema. The API server answers such bodies with 400 BadRequest.
 pub fn decode_error(kind: &str, obj: &Value) -> Option<String> {
-    match typed_round_trip(kind, obj)? {
-        Ok(_) => None,
-        Err(message) => Some(message),
-    }
+    typed_round_trip(kind, obj)?.err()
 }
 
 /// The object decoded into its k8s-openapi type and encoded again; `None` for unknown kinds.

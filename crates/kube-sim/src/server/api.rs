@@ -80,14 +80,6 @@ pub(crate) fn verb_of(method: &Method, target: &Target, query: &Query) -> Verb {
     }
 }
 
-fn method_not_allowed() -> ApiStatus {
-    ApiStatus::new(
-        405,
-        "MethodNotAllowed",
-        "the server does not allow this method on the requested resource",
-    )
-}
-
 fn store_error(e: StoreError) -> ApiStatus {
     e.status()
 }
@@ -165,7 +157,7 @@ impl ApiRequest<'_> {
             (&Method::PATCH, true) => self.patch(),
             (&Method::DELETE, true) => self.delete(),
             (&Method::DELETE, false) => self.delete_collection(),
-            _ => Err(method_not_allowed()),
+            _ => Err(ApiStatus::method_not_allowed()),
         }
     }
 
@@ -513,7 +505,7 @@ impl ApiRequest<'_> {
 
     fn delete(&self) -> Result<Response<Body>, ApiStatus> {
         if self.target.subresource.is_some() {
-            return Err(method_not_allowed());
+            return Err(ApiStatus::method_not_allowed());
         }
         let options = self.delete_options()?;
         let outcome = self
@@ -571,19 +563,11 @@ impl ApiRequest<'_> {
     }
 }
 
-fn patch_rejected(e: &crate::patch::PatchError) -> StoreError {
-    StoreError::PatchRejected {
-        code: e.code(),
-        reason: e.reason(),
-        message: e.to_string(),
-    }
-}
-
 fn patch_scale(current: &Value, kind: PatchKind, body: &Value) -> Result<Value, StoreError> {
     match kind {
         PatchKind::Merge | PatchKind::Apply { .. } => Ok(crate::patch::merge_patch(current, body)),
-        PatchKind::Strategic => crate::patch::strategic_merge_patch(current, body).map_err(|e| patch_rejected(&e)),
-        PatchKind::Json => crate::patch::json_patch(current, body).map_err(|e| patch_rejected(&e)),
+        PatchKind::Strategic => crate::patch::strategic_merge_patch(current, body).map_err(StoreError::from),
+        PatchKind::Json => crate::patch::json_patch(current, body).map_err(StoreError::from),
     }
 }
 

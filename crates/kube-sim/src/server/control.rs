@@ -217,11 +217,7 @@ pub(crate) fn serve(shared: &Arc<Shared>, method: &Method, rest: &str, body: &[u
             _,
             "advance" | "compact" | "pause-controllers" | "resume-controllers" | "drop-watches" | "tick" | "state"
             | "faults" | "requests",
-        ) => response::status(&ApiStatus::new(
-            405,
-            "MethodNotAllowed",
-            "the server does not allow this method on the requested resource",
-        )),
+        ) => response::status(&ApiStatus::method_not_allowed()),
         _ => response::status(&ApiStatus::unknown_path()),
     }
 }

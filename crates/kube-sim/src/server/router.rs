@@ -125,11 +125,7 @@ async fn route(shared: &Arc<Shared>, request: Request<hyper::body::Incoming>) ->
     };
     if let Some(found) = non_resource {
         if method != Method::GET && method != Method::HEAD {
-            return response::status(&ApiStatus::new(
-                405,
-                "MethodNotAllowed",
-                "the server does not allow this method on the requested resource",
-            ));
+            return response::status(&ApiStatus::method_not_allowed());
         }
         return found;
     }

@@ -161,3 +161,13 @@ impl StoreError {
         }
     }
 }
+
+impl From<crate::patch::PatchError> for StoreError {
+    fn from(err: crate::patch::PatchError) -> Self {
+        Self::PatchRejected {
+            code: err.code(),
+            reason: err.reason(),
+            message: err.to_string(),
+        }
+    }
+}

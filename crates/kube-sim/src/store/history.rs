@@ -89,6 +89,7 @@ impl History {
         if rv < self.floor {
             return None;
         }
-        Some(self.changes.iter().filter(|c| c.rv > rv).cloned().collect())
+        let start = self.changes.partition_point(|c| c.rv <= rv);
+        Some(self.changes.range(start..).cloned().collect())
     }
 }

@@ -36,8 +36,10 @@ pub use write::{
     DeleteOptions, DeleteOutcome, FieldValidation, PatchKind, PropagationPolicy, WriteOptions, WriteOutcome,
 };
 
-/// How many changes the watch history keeps by default.
-pub const DEFAULT_HISTORY: usize = 1000;
+/// How many changes the watch history keeps by default. The history is shared by every
+/// resource type, so it is larger than kube-apiserver's per-type watch cache: a watcher of
+/// Deployments should not expire merely because Pods and Events churned.
+pub const DEFAULT_HISTORY: usize = 10_000;
 
 /// The manager name the simulated controllers write with.
 pub const CONTROLLER_MANAGER: &str = "kube-controller-manager";

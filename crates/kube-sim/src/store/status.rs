@@ -62,6 +62,15 @@ impl ApiStatus {
         Self::new(404, "NotFound", "the server could not find the requested resource")
     }
 
+    /// `405 MethodNotAllowed` for a verb the path does not serve.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+    }
+
     /// `500 InternalError` for an unexpected condition; the message names no internals.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(

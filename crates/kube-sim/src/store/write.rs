@@ -216,14 +216,6 @@ fn handle_unknown_fields(
         .collect())
 }
 
-fn patch_error(err: &patch::PatchError) -> StoreError {
-    StoreError::PatchRejected {
-        code: err.code(),
-        reason: err.reason(),
-        message: err.to_string(),
-    }
-}
-
 /// Copies `status` (and, for Deployments, `metadata.annotations`) from `from` onto `onto`.
 fn take_status(resource: &ResourceType, onto: &mut Value, from: &Value) {
     let map = obj_mut(onto);
@@ -623,34 +615,22 @@ impl Store {
         subresource: Option<Subresource>,
         options: &WriteOptions,
     ) -> Result<WriteOutcome, StoreError> {
-        let mut state = self.lock();
-        let old = match kind {
+        let patch_fn: fn(&Value, &Value) -> Result<Value, patch::PatchError> = match kind {
             PatchKind::Apply { force } => {
-                drop(state);
                 return self.apply(resource, namespace, name, body, force, subresource, options);
             }
-            _ => Self::existing(&state, resource, namespace, name)?,
+            PatchKind::Merge => |old, body| Ok(patch::merge_patch(old, body)),
+            PatchKind::Strategic => patch::strategic_merge_patch,
+            PatchKind::Json => patch::json_patch,
         };
-        let mut patched = match kind {
-            PatchKind::Merge => {
-                if !body.is_object() {
-                    return Err(StoreError::BadRequest(
-                        "json: cannot unmarshal into Go value of type map[string]interface {}".into(),
-                    ));
-                }
-                patch::merge_patch(&old, body)
-            }
-            PatchKind::Strategic => {
-                if !body.is_object() {
-                    return Err(StoreError::BadRequest(
-                        "json: cannot unmarshal into Go value of type map[string]interface {}".into(),
-                    ));
-                }
-                patch::strategic_merge_patch(&old, body).map_err(|e| patch_error(&e))?
-            }
-            PatchKind::Json => patch::json_patch(&old, body).map_err(|e| patch_error(&e))?,
-            PatchKind::Apply { .. } => patch::merge_patch(&old, body),
-        };
+        if kind != PatchKind::Json && !body.is_object() {
+            return Err(StoreError::BadRequest(
+                "json: cannot unmarshal into Go value of type map[string]interface {}".into(),
+            ));
+        }
+        let mut state = self.lock();
+        let old = Self::existing(&state, resource, namespace, name)?;
+        let mut patched = patch_fn(&old, body)?;
         Self::check_rv_precondition(resource, name, &patched, &old)?;
         check_name(&patched, name)?;
         let warnings = handle_unknown_fields(resource, &mut patched, options.validation, false)?;

@@ -274,6 +274,21 @@ pub struct Background {
 }
 
 impl Background {
+    /// Waits for it to exit (killing it after `timeout`); returns its exit code and output.
+    pub fn wait(mut self, timeout: Duration) -> (Option<i32>, String, String) {
+        let start = Instant::now();
+        let mut code = None;
+        while start.elapsed() < timeout {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                code = status.code();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (stdout, stderr) = self.stop();
+        (code, stdout, stderr)
+    }
+
     /// Stops it and returns what it printed.
     pub fn stop(mut self) -> (String, String) {
         let _ = self.child.kill();

@@ -1,0 +1,132 @@
+//! [`KubeCluster`](crate::KubeCluster): one Kubernetes cluster behind the
+//! [`Cluster`](deployer_core::ports::Cluster) port.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deployer_core::model::{ClusterKey, PodIssue};
+use deployer_core::ports::{AppliedObject, ApplyOptions, Cluster, ClusterError, ProgressFn, WorkloadRef};
+use deployer_core::rollout::{RolloutVerdict, WorkloadStatus};
+use serde_json::Value;
+
+use crate::apply::apply_all;
+use crate::discovery::DiscoveryCache;
+use crate::pods::get_object;
+use crate::retry::RetryPolicy;
+use crate::settings::ClusterSettings;
+use crate::startup::{StartupError, connect};
+use crate::status::{WorkloadKind, workload_status};
+use crate::transport::Transport;
+
+/// The longest wait for `/version` when checking reachability.
+const REACHABLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A cluster reached with kube-rs: server-side apply, rollout watch and pod diagnostics.
+pub struct KubeCluster {
+    key: ClusterKey,
+    server: String,
+    namespace: String,
+    transport: Transport,
+    discovery: DiscoveryCache,
+}
+
+impl std::fmt::Debug for KubeCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeCluster")
+            .field("key", &self.key.to_string())
+            .field("server", &self.server)
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KubeCluster {
+    /// Builds the client of one cluster entry; `index` is its position in the `clusters`
+    /// list, for error messages, and `home` expands `~`.
+    ///
+    /// # Errors
+    /// [`StartupError::InvalidSetting`] naming the key of the setting at fault.
+    pub async fn connect(settings: &ClusterSettings, index: usize, home: Option<&Path>) -> Result<Self, StartupError> {
+        let connection = connect(settings, index, home).await?;
+        let retry = RetryPolicy::for_request_timeout(settings.request_timeout);
+        Ok(Self {
+            key: settings.key(),
+            server: connection.server,
+            namespace: settings.namespace.clone(),
+            transport: Transport::new(connection.client, settings.request_timeout, retry, connection.redactor),
+            discovery: DiscoveryCache::default(),
+        })
+    }
+
+    /// The `(region, cluster)` pair.
+    pub fn key(&self) -> &ClusterKey {
+        &self.key
+    }
+
+    /// The API server's address (`https://10.0.0.1:6443`).
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Uses another retry policy (tests use short ones).
+    #[must_use]
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.transport = Transport::new(
+            self.transport.client().clone(),
+            self.transport.request_timeout(),
+            retry,
+            self.transport.redactor().clone(),
+        );
+        self
+    }
+}
+
+#[async_trait]
+impl Cluster for KubeCluster {
+    fn default_namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    async fn apply(&self, documents: &[Value], options: ApplyOptions) -> Result<Vec<AppliedObject>, ClusterError> {
+        apply_all(&self.transport, &self.discovery, &self.namespace, documents, options).await
+    }
+
+    async fn watch_rollout(
+        &self,
+        workload: &WorkloadRef,
+        progress: &ProgressFn,
+    ) -> Result<RolloutVerdict, ClusterError> {
+        crate::watch::watch_rollout(&self.transport, workload, progress).await
+    }
+
+    async fn workload_status(&self, workload: &WorkloadRef) -> Result<Option<WorkloadStatus>, ClusterError> {
+        let label = format!("{}/{}", workload.kind, workload.name);
+        let Some(kind) = WorkloadKind::parse(&workload.kind) else {
+            return Ok(None);
+        };
+        let Some(object) = get_object(&self.transport, kind, workload)
+            .await
+            .map_err(|e| e.into_cluster_error(&label))?
+        else {
+            return Ok(None);
+        };
+        workload_status(kind, object)
+            .map(Some)
+            .map_err(|err| ClusterError::Internal {
+                message: format!("{label}: {err}"),
+            })
+    }
+
+    async fn pod_issues(&self, workload: &WorkloadRef) -> Result<Vec<PodIssue>, ClusterError> {
+        crate::pods::pod_issues(&self.transport, workload).await
+    }
+
+    async fn reachable(&self) -> bool {
+        let Ok(request) = http::Request::get("/version").body(Vec::new()) else {
+            return false;
+        };
+        let timeout = self.transport.request_timeout().min(REACHABLE_TIMEOUT);
+        self.transport.send_once(request, timeout).await.is_ok()
+    }
+}

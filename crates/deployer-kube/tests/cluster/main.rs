@@ -1,0 +1,8 @@
+//! The cluster adapter against kube-sim, the project's Kubernetes API double.
+
+mod apply;
+mod resilience;
+mod rollout;
+mod secured;
+mod startup;
+mod support;
