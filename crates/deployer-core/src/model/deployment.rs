@@ -147,6 +147,18 @@ pub enum TriggerKind {
 }
 
 impl TriggerKind {
+    /// The wire name (`api`, `cli`, `ui`, `ci`, `registry`, `rollback`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::Api => "api",
+            TriggerKind::Cli => "cli",
+            TriggerKind::Ui => "ui",
+            TriggerKind::Ci => "ci",
+            TriggerKind::Registry => "registry",
+            TriggerKind::Rollback => "rollback",
+        }
+    }
+
     /// Whether the trigger is automatic (registry push or CI release), which pins refuse.
     pub fn is_automatic(self) -> bool {
         matches!(self, TriggerKind::Ci | TriggerKind::Registry)
@@ -203,6 +215,12 @@ pub struct DeployRequest {
     /// A key that makes a retried request return the first deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// The environment the target belongs to, when the trigger knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Deploy even when a guard (semver downgrade) would refuse it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
 /// Serde for an optional duration as a humantime string (`"90s"`, `"10m"`).

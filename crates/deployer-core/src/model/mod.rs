@@ -11,4 +11,4 @@ pub use deployment::{
 };
 pub use event::{DeploymentEvent, EventKind};
 pub use id::{DeploymentId, InvalidId};
-pub use names::{AppFile, ClusterKey, ClusterName, ContainerName, InvalidName, Region, Target};
+pub use names::{AppFile, ClusterKey, ClusterName, ContainerName, InvalidName, InvalidPath, Region, Target};

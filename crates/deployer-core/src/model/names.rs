@@ -214,6 +214,42 @@ impl fmt::Display for Target {
     }
 }
 
+/// Text that is not a `region/cluster[/file]` path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidPath {
+    /// The wrong number of `/`-separated parts.
+    #[error("`{0}` is not `{1}`")]
+    Shape(String, &'static str),
+    /// One part is not a valid name.
+    #[error(transparent)]
+    Name(#[from] InvalidName),
+}
+
+impl FromStr for Target {
+    type Err = InvalidPath;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts.as_slice() {
+            [region, cluster, file] => {
+                Ok(Target { region: Region::new(*region)?, cluster: ClusterName::new(*cluster)?, file: AppFile::new(*file)? })
+            }
+            _ => Err(InvalidPath::Shape(s.chars().take(80).collect(), "region/cluster/file")),
+        }
+    }
+}
+
+impl FromStr for ClusterKey {
+    type Err = InvalidPath;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once('/') {
+            Some((region, cluster)) if !cluster.contains('/') => {
+                Ok(ClusterKey { region: Region::new(region)?, cluster: ClusterName::new(cluster)? })
+            }
+            _ => Err(InvalidPath::Shape(s.chars().take(80).collect(), "region/cluster")),
+        }
+    }
+}
+
 /// A `(region, cluster)` pair.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ClusterKey {
@@ -273,6 +309,17 @@ mod tests {
         assert_eq!(t.candidate_paths()[0], "us-west-2/prod-1/apps/api.yaml");
         assert_eq!(t.candidate_paths()[1], "us-west-2/prod-1/apps/api.yml");
         assert_eq!(t.to_string(), "us-west-2/prod-1/api");
+    }
+
+    #[test]
+    fn targets_and_cluster_keys_parse_from_paths() {
+        let t: Result<Target, _> = "us-west-2/prod-1/api".parse();
+        assert_eq!(t.map(|t| t.to_string()), Ok("us-west-2/prod-1/api".to_owned()));
+        assert!("us-west-2/prod-1".parse::<Target>().is_err());
+        assert!("a/b/../c".parse::<Target>().is_err());
+        let k: Result<ClusterKey, _> = "dc1/prod-1".parse();
+        assert_eq!(k.map(|k| k.to_string()), Ok("dc1/prod-1".to_owned()));
+        assert!("dc1/prod-1/x".parse::<ClusterKey>().is_err());
     }
 
     #[test]

@@ -224,6 +224,8 @@ pub fn parse(body: CreateDeployment, principal: &Principal) -> Result<DeployRequ
         source: parse_source(body.source)?,
         requested_by: requester(principal, body.requested_by)?,
         idempotency_key: parse_idempotency_key(body.idempotency_key)?,
+        environment: None,
+        force: false,
     })
 }
 

@@ -107,6 +107,8 @@ fn stored(tag: &str, at: DateTime<Utc>) -> (DeploymentRecord, DeploymentEvent) {
         source: deployer_core::model::Source::default(),
         requested_by: "ci".to_owned(),
         idempotency_key: None,
+        environment: None,
+        force: false,
     };
     let record = DeploymentRecord::accepted(DeploymentId::generate(at), request, at);
     let event = DeploymentEvent::new(EventKind::Queued, &record, at);

@@ -42,6 +42,8 @@ pub fn queued(t: &Target, secs: i64) -> DeploymentRecord {
         source: Source::default(),
         requested_by: "tester".to_owned(),
         idempotency_key: None,
+        environment: None,
+        force: false,
     };
     DeploymentRecord::accepted(DeploymentId::generate(now), request, now)
 }
@@ -106,6 +108,8 @@ pub fn full_record() -> DeploymentRecord {
         },
         requested_by: "ci:release-bot".to_owned(),
         idempotency_key: Some("release-42/us-west-2/prod-1/api".to_owned()),
+        environment: None,
+        force: false,
     };
     let mut phase_times = BTreeMap::new();
     for (i, p) in [

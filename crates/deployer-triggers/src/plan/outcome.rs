@@ -98,6 +98,8 @@ impl PlannedDeployment {
             source: source.clone(),
             requested_by: requested_by.to_owned(),
             idempotency_key: None,
+            environment: Some(self.environment.to_string()),
+            force: false,
         }
     }
 }
