@@ -50,6 +50,9 @@ pub fn commit_spec(record: &DeploymentRecord, path: &str, old: &str, new: &str) 
         (Method::Restart, _) | (_, ImageChange::None) => {
             format!("restart {} on {}/{}", target.file, target.region, target.cluster)
         }
+        _ if req.rollback_of.is_some() => {
+            format!("rollback {} {} → {} on {}/{}", target.file, one_line(old), one_line(new), target.region, target.cluster)
+        }
         _ => format!("deploy {} {} → {} to {}/{}", target.file, one_line(old), one_line(new), target.region, target.cluster),
     };
     let mut body = String::new();
@@ -72,6 +75,9 @@ pub fn commit_spec(record: &DeploymentRecord, path: &str, old: &str, new: &str) 
         if let Some(v) = value.map(one_line).filter(|v| !v.is_empty()) {
             trailers.push((key.to_owned(), v));
         }
+    }
+    if let Some(undone) = &req.rollback_of {
+        trailers.push(("Rollback-Of".to_owned(), undone.to_string()));
     }
     if let Some(release) = &record.release_id {
         trailers.push(("Release-Id".to_owned(), one_line(release)));

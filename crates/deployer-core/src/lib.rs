@@ -16,5 +16,7 @@ pub mod image;
 pub mod model;
 /// The traits the adapters implement.
 pub mod ports;
+/// Rollback requests built from the history.
+pub mod rollback;
 /// The rollout verdict of `kubectl rollout status`, as a pure function.
 pub mod rollout;

@@ -221,6 +221,9 @@ pub struct DeployRequest {
     /// Deploy even when a guard (semver downgrade) would refuse it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force: bool,
+    /// The deployment this one undoes, for rollbacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<super::DeploymentId>,
 }
 
 /// Serde for an optional duration as a humantime string (`"90s"`, `"10m"`).

@@ -226,6 +226,7 @@ pub fn parse(body: CreateDeployment, principal: &Principal) -> Result<DeployRequ
         idempotency_key: parse_idempotency_key(body.idempotency_key)?,
         environment: None,
         force: false,
+        rollback_of: None,
     })
 }
 

@@ -109,6 +109,7 @@ fn stored(tag: &str, at: DateTime<Utc>) -> (DeploymentRecord, DeploymentEvent) {
         idempotency_key: None,
         environment: None,
         force: false,
+        rollback_of: None,
     };
     let record = DeploymentRecord::accepted(DeploymentId::generate(at), request, at);
     let event = DeploymentEvent::new(EventKind::Queued, &record, at);

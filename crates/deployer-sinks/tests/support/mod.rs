@@ -102,6 +102,7 @@ pub fn story(
         idempotency_key: None,
         environment: None,
         force: false,
+        rollback_of: None,
     };
     let id: DeploymentId = id.parse().unwrap();
     let t0 = at(0);

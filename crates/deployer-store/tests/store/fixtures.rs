@@ -44,6 +44,7 @@ pub fn queued(t: &Target, secs: i64) -> DeploymentRecord {
         idempotency_key: None,
         environment: None,
         force: false,
+        rollback_of: None,
     };
     DeploymentRecord::accepted(DeploymentId::generate(now), request, now)
 }
@@ -110,6 +111,7 @@ pub fn full_record() -> DeploymentRecord {
         idempotency_key: Some("release-42/us-west-2/prod-1/api".to_owned()),
         environment: None,
         force: false,
+        rollback_of: None,
     };
     let mut phase_times = BTreeMap::new();
     for (i, p) in [

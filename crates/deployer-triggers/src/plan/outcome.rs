@@ -100,6 +100,7 @@ impl PlannedDeployment {
             idempotency_key: None,
             environment: Some(self.environment.to_string()),
             force: false,
+            rollback_of: None,
         }
     }
 }
