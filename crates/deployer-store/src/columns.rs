@@ -123,6 +123,23 @@ pub(crate) fn parse_sqlite_time(text: &str) -> Result<DateTime<Utc>, StoreError>
         .map_err(|e| corrupt("timestamp", format!("`{text}`: {e}")))
 }
 
+/// Encodes a list column as JSON.
+pub(crate) fn encode_list<T: serde::Serialize>(what: &str, items: &[T]) -> Result<String, StoreError> {
+    serde_json::to_string(items).map_err(|e| StoreError::Internal {
+        message: format!("cannot encode {what}: {e}"),
+    })
+}
+
+/// Decodes a JSON list column.
+pub(crate) fn decode_list<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<Vec<T>, StoreError> {
+    serde_json::from_str(json).map_err(|e| corrupt(what, e))
+}
+
+/// Parses an optional time stored by [`sqlite_time`].
+pub(crate) fn parse_sqlite_time_opt(text: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    text.as_deref().map(parse_sqlite_time).transpose()
+}
+
 /// Limits a length for SQL `LIMIT`.
 pub(crate) fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)

@@ -8,17 +8,26 @@ use chrono::{DateTime, Utc};
 use deployer_core::model::{DeploymentEvent, DeploymentId, DeploymentRecord, Status, Target};
 use deployer_core::ports::{DeploymentFilter, Inserted, PageRequest, Store, StoreError};
 
+use crate::audit::AuditStore;
 use crate::error::OpenError;
 use crate::outbox::{OutboxEntry, OutboxId, OutboxStore, SinkName};
+use crate::pins::PinStore;
 use crate::postgres::PostgresStore;
+use crate::releases::ReleaseStore;
 use crate::settings::{Backend, StoreSettings};
 use crate::sqlite::SqliteStore;
+use crate::tokens::TokenStore;
+use crate::triggers::TriggerStore;
 
-/// A history store: the core's [`Store`] port plus the [`OutboxStore`]. An
-/// `Arc<dyn HistoryStore>` converts into an `Arc<dyn Store>` where only the port is needed.
-pub trait HistoryStore: Store + OutboxStore {}
+/// Everything the server keeps: the core's [`Store`] port, the [`OutboxStore`], API tokens,
+/// the audit log, pins, received triggers and CI releases. An `Arc<dyn HistoryStore>` converts
+/// into an `Arc<dyn Store>` (or any other of these traits) where only that part is needed.
+pub trait HistoryStore: Store + OutboxStore + TokenStore + AuditStore + PinStore + TriggerStore + ReleaseStore {}
 
-impl<T: Store + OutboxStore + ?Sized> HistoryStore for T {}
+impl<T: Store + OutboxStore + TokenStore + AuditStore + PinStore + TriggerStore + ReleaseStore + ?Sized> HistoryStore
+    for T
+{
+}
 
 /// Opens the store `settings` name and brings its schema up to date.
 ///
@@ -44,7 +53,9 @@ pub async fn open_with_outbox(
     })
 }
 
-/// Implements the ports on a backend by calling its inherent methods of the same names.
+/// Implements the ports on a backend by calling its inherent methods of the same names. (The
+/// token, audit, pin, trigger and release stores are implemented directly, in the backends'
+/// submodules.)
 macro_rules! implement_ports {
     ($backend:ty) => {
         #[async_trait]

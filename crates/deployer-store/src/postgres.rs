@@ -8,6 +8,17 @@
 //! The tables live in `settings.schema` when set (created when missing), which lets several
 //! deployers, or tests, share one database.
 
+/// The audit log on PostgreSQL.
+mod audit;
+/// Pins on PostgreSQL.
+mod pins;
+/// CI releases on PostgreSQL.
+mod releases;
+/// API tokens on PostgreSQL.
+mod tokens;
+/// Received triggers on PostgreSQL.
+mod triggers;
+
 use std::str::FromStr;
 use std::time::Duration;
 

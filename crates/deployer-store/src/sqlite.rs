@@ -14,6 +14,17 @@
 //! `sqlite::memory:` keeps a private database in memory, reached through the one writer
 //! connection, for tests and demos.
 
+/// The audit log on SQLite.
+mod audit;
+/// Pins on SQLite.
+mod pins;
+/// CI releases on SQLite.
+mod releases;
+/// API tokens on SQLite.
+mod tokens;
+/// Received triggers on SQLite.
+mod triggers;
+
 use std::str::FromStr;
 use std::time::Duration;
 

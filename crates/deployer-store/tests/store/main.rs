@@ -4,6 +4,7 @@
 //! with the password in `DEPLOYER_TEST_POSTGRES_PASSWORD` (default `deployer`); each test works
 //! in a schema of its own. They fail, saying how to start the server, when it is not reachable.
 
+mod access;
 mod fixtures;
 mod harness;
 mod postgres;
@@ -28,6 +29,14 @@ macro_rules! behaviour_suite {
             opening_twice_applies_the_migrations_once,
             a_database_with_a_newer_schema_is_refused,
             deployments_survive_a_restart,
+            tokens_are_stored_found_by_hash_and_revoked,
+            token_commands_issue_authenticate_and_revoke,
+            audit_entries_are_filtered_and_paged_newest_first,
+            pins_are_set_once_read_listed_and_removed,
+            triggers_are_recorded_paged_and_found_by_dedup_key,
+            releases_are_created_and_read_back,
+            a_database_from_before_the_access_tables_is_upgraded,
+            one_open_store_serves_every_port,
         );
     };
     (@tests $harness:ty; $($name:ident),* $(,)?) => {

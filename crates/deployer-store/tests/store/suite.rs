@@ -10,6 +10,11 @@ use deployer_store::{HistoryStore, OpenError, OutboxState, SinkName};
 use crate::fixtures::{RecordExt, at, event, full_record, queued, target};
 use crate::harness::Harness;
 
+pub(crate) use crate::access::*;
+
+/// The latest schema version; both backends ship the same migrations.
+const LATEST: i64 = 2;
+
 async fn store<H: Harness>(h: &H) -> Arc<dyn HistoryStore> {
     h.open()
         .await
@@ -425,7 +430,7 @@ pub(crate) async fn opening_twice_applies_the_migrations_once<H: Harness>(h: &H)
     assert_eq!(ok(second.get_deployment(r.id).await).map(|r| r.id), Some(r.id));
     assert_eq!(
         h.scalar("SELECT count(*) FROM schema_migrations").await,
-        1,
+        LATEST,
         "each migration is recorded once"
     );
 }
@@ -435,7 +440,13 @@ pub(crate) async fn a_database_with_a_newer_schema_is_refused<H: Harness>(h: &H)
     h.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'from_the_future', '2030-01-01T00:00:00Z')").await;
     let err = h.open().await.err();
     assert!(
-        matches!(err, Some(OpenError::SchemaTooNew { found: 9999, known: 1 })),
+        matches!(
+            err,
+            Some(OpenError::SchemaTooNew {
+                found: 9999,
+                known: LATEST
+            })
+        ),
         "{err:?}"
     );
     let text = err.map(|e| e.to_string()).unwrap_or_default();

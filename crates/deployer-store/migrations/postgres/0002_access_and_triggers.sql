@@ -1,0 +1,75 @@
+-- API tokens, the audit log, pins, received triggers and CI releases.
+--
+-- JSON columns hold lists (scopes, rule names, deployment ids) that are only ever read whole.
+-- Ids that are ULIDs use the "C" collation so that they sort byte-wise, which is time order.
+
+-- API tokens. Only the SHA-256 of a token is kept; `id` is its public prefix.
+CREATE TABLE tokens (
+    id           TEXT COLLATE "C" PRIMARY KEY,   -- 8 base62 characters: the token's public id
+    name         TEXT NOT NULL,
+    hash         TEXT COLLATE "C" NOT NULL UNIQUE, -- SHA-256 of the whole token, lowercase hex
+    scopes       JSON NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL,
+    expires_at   TIMESTAMPTZ,
+    revoked_at   TIMESTAMPTZ,
+    last_used_at TIMESTAMPTZ
+);
+
+-- Who did what, allowed or not. Append-only.
+CREATE TABLE audit_log (
+    seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at          TIMESTAMPTZ NOT NULL,
+    identity    TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    target      TEXT,
+    outcome     TEXT NOT NULL CHECK (outcome IN ('allowed', 'denied', 'failed')),
+    status_code INTEGER CHECK (status_code BETWEEN 100 AND 599),
+    detail      TEXT,
+    client_ip   TEXT
+);
+
+CREATE INDEX audit_log_identity_idx ON audit_log (identity, seq);
+CREATE INDEX audit_log_action_idx ON audit_log (action, seq);
+CREATE INDEX audit_log_outcome_idx ON audit_log (outcome, seq);
+CREATE INDEX audit_log_at_idx ON audit_log (at, seq);
+
+-- Targets that automatic triggers must leave alone.
+CREATE TABLE pins (
+    region        TEXT NOT NULL,
+    cluster       TEXT NOT NULL,
+    file          TEXT NOT NULL,
+    pinned_by     TEXT NOT NULL,
+    reason        TEXT,
+    deployment_id TEXT,
+    pinned_at     TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (region, cluster, file)
+);
+
+-- Every trigger received (webhook, CI release, API call) and what came of it.
+CREATE TABLE triggers (
+    id             TEXT COLLATE "C" PRIMARY KEY,  -- a ULID: sorts by arrival time
+    at             TIMESTAMPTZ NOT NULL,
+    source         TEXT NOT NULL,
+    payload_digest TEXT NOT NULL,
+    identity       TEXT NOT NULL,
+    matched_rules  JSON NOT NULL,
+    deployment_ids JSON NOT NULL,
+    outcome        TEXT NOT NULL,
+    reason         TEXT,
+    dedup_key      TEXT
+);
+
+CREATE INDEX triggers_dedup_idx ON triggers (dedup_key, at) WHERE dedup_key IS NOT NULL;
+
+-- CI releases, each fanned out into deployments.
+CREATE TABLE releases (
+    id             TEXT COLLATE "C" PRIMARY KEY,  -- a ULID
+    at             TIMESTAMPTZ NOT NULL,
+    tag            TEXT NOT NULL,
+    image          TEXT NOT NULL,
+    branch         TEXT,
+    environment    TEXT,
+    commit_sha     TEXT,
+    build_url      TEXT,
+    deployment_ids JSON NOT NULL
+);
