@@ -370,6 +370,27 @@ fn injected_faults_answer_with_the_configured_status() {
         .0,
         400
     );
+
+    assert_eq!(
+        sim.http("PUT", "/_sim/faults", Some(r#"{"latencyMs":300,"expireWatches":true}"#))
+            .0,
+        200
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(sim.http("GET", "/api/v1/namespaces/default", None).0, 200);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(300),
+        "latency is added"
+    );
+    let (code, body) = sim.http("GET", "/api/v1/namespaces?watch=true&resourceVersion=0", None);
+    assert_eq!(code, 200);
+    let first = status(body.lines().next().unwrap_or_default());
+    assert_eq!(
+        (first["type"].clone(), first["object"]["code"].clone()),
+        (json!("ERROR"), json!(410)),
+        "{body}"
+    );
+    assert_eq!(sim.get_json("/_sim/faults")["latencyMs"], 300);
 }
 
 #[test]

@@ -39,7 +39,7 @@ pub struct SimOptions {
     pub tls: bool,
     /// Per-image pod behaviour.
     pub images: ImageRules,
-    /// Timings of the simulation.
+    /// Timings of the simulation (default: [`Profile::fast`]).
     pub profile: Profile,
     /// Realtime, or manual (time moves only through `advance`).
     pub clock: ClockMode,

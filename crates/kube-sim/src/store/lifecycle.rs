@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::fields::{meta_mut, meta_str, owner_uids, timestamp};
 use super::history::{Change, EventType};
+use super::options::{DeleteOptions, DeleteOutcome, PropagationPolicy, WriteOptions};
 use super::resources::ResourceType;
-use super::write::{DeleteOptions, DeleteOutcome, PropagationPolicy, WriteOptions};
 use super::{Key, SEED_NAMESPACES, State, Store, StoreError};
 
 impl Store {

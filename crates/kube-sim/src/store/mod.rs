@@ -11,7 +11,9 @@ mod fields;
 mod history;
 mod lifecycle;
 mod list;
+mod options;
 mod resources;
+mod scale;
 mod selector;
 mod status;
 mod write;
@@ -29,12 +31,12 @@ pub use error::StoreError;
 pub use fields::timestamp;
 pub use history::{Change, EventType};
 pub use list::{ListOptions, ListPage, ResourceVersionMatch};
+pub use options::{
+    DeleteOptions, DeleteOutcome, FieldValidation, PatchKind, PropagationPolicy, WriteOptions, WriteOutcome,
+};
 pub use resources::{RESOURCES, ResourceType, SUBRESOURCE_VERBS, Subresource, VERBS};
 pub use selector::{FieldSelector, LabelSelector, SelectorError};
 pub use status::ApiStatus;
-pub use write::{
-    DeleteOptions, DeleteOutcome, FieldValidation, PatchKind, PropagationPolicy, WriteOptions, WriteOutcome,
-};
 
 /// How many changes the watch history keeps by default. The history is shared by every
 /// resource type, so it is larger than kube-apiserver's per-type watch cache: a watcher of

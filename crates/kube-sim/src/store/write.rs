@@ -1,4 +1,4 @@
-//! The write path: create, update, patch (four kinds), scale and the shared commit step
+//! The write path: create, update, patch (four kinds) and the shared commit step
 //! (defaulting, validation, managed fields, generation, no-op detection, persist, event).
 
 use std::sync::Arc;
@@ -7,107 +7,10 @@ use serde_json::{Map, Value, json};
 
 use super::fields::{comparable, meta_mut, meta_str, obj_mut, remove_field_path, timestamp};
 use super::history::{Change, EventType};
+use super::options::{FieldValidation, PatchKind, WriteOptions, WriteOutcome};
 use super::resources::{ResourceType, Subresource};
-use super::selector::LabelSelector;
 use super::{Key, State, Store, StoreError};
 use crate::{patch, schema};
-
-/// What to do with fields the schema does not know (`fieldValidation`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FieldValidation {
-    /// Reject the request with 400.
-    Strict,
-    /// Drop the fields and return a `Warning` header for each (the server default).
-    #[default]
-    Warn,
-    /// Drop the fields silently.
-    Ignore,
-}
-
-/// The PATCH content types (spec §3.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PatchKind {
-    /// `application/merge-patch+json`.
-    Merge,
-    /// `application/strategic-merge-patch+json`.
-    Strategic,
-    /// `application/json-patch+json`.
-    Json,
-    /// `application/apply-patch+yaml`, with the `force` parameter.
-    Apply {
-        /// Take over conflicting fields.
-        force: bool,
-    },
-}
-
-/// Parameters shared by every write.
-#[derive(Debug, Clone)]
-pub struct WriteOptions {
-    /// The field manager the change is recorded under.
-    pub manager: String,
-    /// `dryRun=All`: do everything but persist.
-    pub dry_run: bool,
-    /// `fieldValidation`.
-    pub validation: FieldValidation,
-}
-
-impl WriteOptions {
-    /// Options for a plain write by `manager`.
-    pub fn new(manager: impl Into<String>) -> Self {
-        Self {
-            manager: manager.into(),
-            dry_run: false,
-            validation: FieldValidation::default(),
-        }
-    }
-}
-
-/// The result of a successful write.
-#[derive(Debug, Clone)]
-pub struct WriteOutcome {
-    /// The object as stored (or as it would be, on a dry run).
-    pub object: Value,
-    /// Whether the write created the object (apply may create).
-    pub created: bool,
-    /// `Warning` header texts (unknown fields under `Warn`).
-    pub warnings: Vec<String>,
-}
-
-/// `propagationPolicy` of a delete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PropagationPolicy {
-    /// Remove the owner now; dependents are collected afterwards.
-    #[default]
-    Background,
-    /// Remove dependents first, then the owner.
-    Foreground,
-    /// Remove the owner and strip the owner references of its dependents.
-    Orphan,
-}
-
-/// The body of a delete (`DeleteOptions`).
-#[derive(Debug, Clone, Default)]
-pub struct DeleteOptions {
-    /// How dependents are handled; `None` uses the resource default (Background).
-    pub propagation: Option<PropagationPolicy>,
-    /// `gracePeriodSeconds`.
-    pub grace_period: Option<i64>,
-    /// `preconditions.uid`.
-    pub precondition_uid: Option<String>,
-    /// `preconditions.resourceVersion`.
-    pub precondition_rv: Option<String>,
-    /// `dryRun=All`.
-    pub dry_run: bool,
-}
-
-/// What a delete did.
-#[derive(Debug, Clone)]
-pub enum DeleteOutcome {
-    /// The object is gone; this is its final state.
-    Removed(Value),
-    /// The object is marked for deletion (graceful, foreground, namespace) and still exists.
-    Pending(Value),
-}
 
 /// Resources whose main-resource writes ignore `status`.
 fn has_status(resource: &ResourceType) -> bool {
@@ -262,22 +165,23 @@ const SYSTEM_FIELDS: &[&str] = &[
     "deletionGracePeriodSeconds",
 ];
 
-struct Commit<'a> {
-    resource: &'static ResourceType,
-    namespace: &'a str,
-    name: String,
-    old: Option<Arc<Value>>,
-    new: Value,
-    manager: &'a str,
-    subresource: Option<&'static str>,
-    managed_fields_done: bool,
-    dry_run: bool,
+/// One write on its way into the store, after the request-specific merging.
+pub(super) struct Commit<'a> {
+    pub(super) resource: &'static ResourceType,
+    pub(super) namespace: &'a str,
+    pub(super) name: String,
+    pub(super) old: Option<Arc<Value>>,
+    pub(super) new: Value,
+    pub(super) manager: &'a str,
+    pub(super) subresource: Option<&'static str>,
+    pub(super) managed_fields_done: bool,
+    pub(super) dry_run: bool,
 }
 
 impl Store {
     /// The single commit step every write ends in. Returns the resulting object and whether it
     /// changed anything.
-    fn commit(&self, state: &mut State, c: Commit<'_>) -> Result<(Value, bool), StoreError> {
+    pub(super) fn commit(&self, state: &mut State, c: Commit<'_>) -> Result<(Value, bool), StoreError> {
         let Commit {
             resource,
             namespace,
@@ -516,7 +420,7 @@ impl Store {
         })
     }
 
-    fn existing(
+    pub(super) fn existing(
         state: &State,
         resource: &'static ResourceType,
         namespace: &str,
@@ -532,7 +436,7 @@ impl Store {
             })
     }
 
-    fn check_rv_precondition(
+    pub(super) fn check_rv_precondition(
         resource: &'static ResourceType,
         name: &str,
         body: &Value,
@@ -758,79 +662,5 @@ impl Store {
             created,
             warnings,
         })
-    }
-
-    /// The `autoscaling/v1` Scale view of a Deployment or ReplicaSet.
-    pub fn scale_of(object: &Value) -> Value {
-        let selector = object
-            .pointer("/spec/selector")
-            .map(|s| LabelSelector::from_label_selector_object(s).to_text())
-            .unwrap_or_default();
-        let mut metadata = Map::new();
-        for field in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
-            if let Some(v) = object.get("metadata").and_then(|m| m.get(field)) {
-                metadata.insert(field.into(), v.clone());
-            }
-        }
-        let mut spec = Map::new();
-        if let Some(r) = object
-            .pointer("/spec/replicas")
-            .and_then(Value::as_i64)
-            .filter(|r| *r != 0)
-        {
-            spec.insert("replicas".into(), json!(r));
-        }
-        let mut status = Map::new();
-        status.insert(
-            "replicas".into(),
-            json!(object.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0)),
-        );
-        if !selector.is_empty() {
-            status.insert("selector".into(), Value::String(selector));
-        }
-        json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": metadata, "spec": spec, "status": status})
-    }
-
-    /// Changes `spec.replicas` through the scale subresource. `change` maps the current Scale
-    /// to the requested one (a PUT body, or the result of patching the current Scale).
-    pub fn write_scale(
-        &self,
-        resource: &'static ResourceType,
-        namespace: &str,
-        name: &str,
-        change: impl FnOnce(&Value) -> Result<Value, StoreError>,
-        options: &WriteOptions,
-    ) -> Result<Value, StoreError> {
-        let mut state = self.lock();
-        let old = Self::existing(&state, resource, namespace, name)?;
-        let current = Self::scale_of(&old);
-        let requested = change(&current)?;
-        Self::check_rv_precondition(resource, name, &requested, &old)?;
-        let replicas = match requested.pointer("/spec/replicas") {
-            None | Some(Value::Null) => 0,
-            Some(v) => v
-                .as_i64()
-                .ok_or_else(|| StoreError::BadRequest("spec.replicas: expected an integer".to_string()))?,
-        };
-        let mut new = (*old).clone();
-        let spec = obj_mut(&mut new).entry("spec").or_insert_with(|| json!({}));
-        if let Value::Object(s) = spec {
-            s.insert("replicas".into(), json!(replicas));
-        }
-        let (object, _) = self.commit(
-            &mut state,
-            Commit {
-                resource,
-                namespace,
-                name: name.to_string(),
-                old: Some(old),
-                new,
-                manager: &options.manager,
-                subresource: Some("scale"),
-                managed_fields_done: false,
-                dry_run: options.dry_run,
-            },
-        )?;
-        Ok(Self::scale_of(&object))
     }
 }
