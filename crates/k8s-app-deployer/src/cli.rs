@@ -31,6 +31,13 @@ pub enum Command {
     History(HistoryArgs),
     /// List the configured clusters, their applications and current images.
     Clusters(ClientArgs),
+    /// Roll an application back (to a deployment, a tag, or the images its latest deployment
+    /// replaced) and pin it.
+    Rollback(RollbackArgs),
+    /// Pin an application: registry and CI triggers leave it alone.
+    Pin(PinArgs),
+    /// Lift an application's pin.
+    Unpin(PinArgs),
 }
 
 /// Where the API is and how to authenticate.
@@ -171,6 +178,57 @@ pub struct HistoryArgs {
     /// How many to show.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
+    /// Connection flags.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The region.
+    #[arg(long)]
+    pub region: String,
+    /// The cluster.
+    #[arg(long)]
+    pub cluster: String,
+    /// The application file.
+    #[arg(long)]
+    pub file: String,
+    /// A deployment id (go back to what it deployed) or a tag; by default, undo the latest
+    /// succeeded deployment that changed images.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Why (goes into the commit message and the pin).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Wait for the rollback's real outcome and exit with its code.
+    #[arg(long)]
+    pub wait: bool,
+    /// The rollout timeout sent to the server; with `--wait`, the client waits this long plus
+    /// 30 s, then exits 70.
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Connection flags.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `pin` and `unpin`.
+#[derive(Debug, Args)]
+pub struct PinArgs {
+    /// The region.
+    #[arg(long)]
+    pub region: String,
+    /// The cluster.
+    #[arg(long)]
+    pub cluster: String,
+    /// The application file.
+    #[arg(long)]
+    pub file: String,
+    /// Why (shown to whoever is refused by the pin).
+    #[arg(long)]
+    pub reason: Option<String>,
     /// Connection flags.
     #[command(flatten)]
     pub client: ClientArgs,

@@ -10,6 +10,7 @@ use clap::Parser;
 mod cli;
 mod client;
 mod commands;
+mod events;
 mod exit;
 mod output;
 mod service;
@@ -55,6 +56,9 @@ fn main() -> ExitCode {
             Command::Status(args) => commands::status::run(args).await,
             Command::History(args) => commands::history::run(args).await,
             Command::Clusters(args) => commands::clusters::run(args).await,
+            Command::Rollback(args) => commands::rollback::run(args).await,
+            Command::Pin(args) => commands::pin::pin(args).await,
+            Command::Unpin(args) => commands::pin::unpin(args).await,
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Demo(args) => commands::demo::run(args).await,
         }

@@ -11,6 +11,7 @@ use deployer_manifest::ManifestEditor;
 use deployer_server::auth::StaticTokens;
 use deployer_server::config::{typed, ConfigError, Problem, Settings};
 use deployer_server::{Dependencies, Hub, Server};
+use deployer_sinks::settings::SinksSettings;
 use deployer_store::StoreSettings;
 
 /// The adapter sections of the settings, typed and validated.
@@ -21,6 +22,8 @@ pub struct AdapterSettings {
     pub store: StoreSettings,
     /// `[[clusters]]`.
     pub clusters: Vec<ClusterSettings>,
+    /// `[sinks]` (empty when no sink is configured).
+    pub sinks: SinksSettings,
 }
 
 /// Types the raw `[git]`, `[store]` and `[[clusters]]` tables, reporting every problem with
@@ -42,6 +45,12 @@ pub fn adapter_settings(settings: &Settings) -> Result<AdapterSettings, ConfigEr
     let store = typed::<StoreSettings>("store", toml::Value::Table(settings.store.clone().unwrap_or_default()))
         .map_err(|e| problems.extend(e.problems))
         .ok();
+    let sinks = match &settings.sinks {
+        Some(table) => typed::<SinksSettings>("sinks", toml::Value::Table(table.clone()))
+            .map_err(|e| problems.extend(e.problems))
+            .ok(),
+        None => Some(SinksSettings::default()),
+    };
     let mut clusters = Vec::new();
     for (i, table) in settings.clusters.iter().enumerate() {
         match typed::<ClusterSettings>(&format!("clusters[{i}]"), toml::Value::Table(table.clone())) {
@@ -49,8 +58,8 @@ pub fn adapter_settings(settings: &Settings) -> Result<AdapterSettings, ConfigEr
             Err(e) => problems.extend(e.problems),
         }
     }
-    match (git, store, problems.is_empty()) {
-        (Some(git), Some(store), true) => Ok(AdapterSettings { git, store, clusters }),
+    match (git, store, sinks, problems.is_empty()) {
+        (Some(git), Some(store), Some(sinks), true) => Ok(AdapterSettings { git, store, clusters, sinks }),
         _ => Err(ConfigError { problems }),
     }
 }
@@ -60,8 +69,25 @@ pub fn adapter_settings(settings: &Settings) -> Result<AdapterSettings, ConfigEr
 /// # Errors
 /// When the store, the repository or a cluster's credentials cannot be opened.
 pub async fn start(settings: Settings, adapters: AdapterSettings) -> anyhow::Result<Server> {
-    let store = deployer_store::open(&adapters.store).await.context("cannot open the history store")?;
-    let store: Arc<dyn deployer_core::ports::Store> = store;
+    let lookup = |key: &str| std::env::var(key).ok();
+    let sinks = adapters.sinks.build(&lookup).map_err(|e| anyhow::anyhow!("invalid `[sinks]` configuration: {e}"))?;
+    let sink_names = sinks
+        .names()
+        .iter()
+        .map(|n| deployer_store::SinkName::new(n.as_str()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let history = deployer_store::open_with_outbox(&adapters.store, sink_names)
+        .await
+        .context("cannot open the history store")?;
+    if !sinks.sinks.is_empty() {
+        let outbox = Arc::new(crate::events::StoreOutbox(Arc::clone(&history)));
+        let running = deployer_sinks::spawn_workers(outbox, sinks.sinks, &sinks.worker, || std::future::pending::<()>());
+        tracing::info!(message = "Event delivery started.", sinks = running.len());
+        // The workers run for the life of the process; their leases make a crash lose nothing.
+        std::mem::forget(running);
+    }
+    let store: Arc<dyn deployer_core::ports::Store> = history.clone();
     let repo = Arc::new(GitConfigRepo::open(adapters.git).await.context("cannot open the configuration repository")?);
     let clusters = Arc::new(KubeClusters::connect(&adapters.clusters).await.context("cannot set up the clusters")?);
     let manifests = Arc::new(ManifestEditor::default());
@@ -85,6 +111,9 @@ pub async fn start(settings: Settings, adapters: AdapterSettings) -> anyhow::Res
         authenticator: Arc::new(StaticTokens::from_settings(&settings.auth)),
         hub,
         clock,
+        triggers: history.clone(),
+        releases: history.clone(),
+        pins: history,
     };
     Server::start(deps, settings).await.context("cannot start the service")
 }

@@ -8,9 +8,12 @@ use serde::de::DeserializeOwned;
 use super::error::{ConfigError, Problem};
 use super::raw::{ENV_PREFIX, RawConfig};
 use super::settings::{AuthSettings, QueueSettings, ServerSettings, Settings, TokenSettings};
+use super::triggers::TriggerConfig;
 
 /// The top-level sections of the configuration.
-pub(super) const SECTIONS: [&str; 7] = ["server", "auth", "queue", "executor", "git", "store", "clusters"];
+pub(super) const SECTIONS: [&str; 10] = [
+    "server", "auth", "queue", "executor", "git", "store", "sinks", "clusters", "triggers", "policies",
+];
 const MIN_TOKEN_LEN: usize = 16;
 
 /// Deserializes `value` as the section `key`, reporting a problem with the full key path.
@@ -83,6 +86,22 @@ fn clusters(table: &toml::Table, problems: &mut Vec<Problem>) -> Vec<toml::Table
     }
 }
 
+fn policies(table: &toml::Table, problems: &mut Vec<Problem>) -> Vec<super::policies::PolicySettings> {
+    match table.get("policies") {
+        None => Vec::new(),
+        Some(value @ toml::Value::Array(_)) => typed("policies", value.clone()).unwrap_or_else(|e| {
+            problems.extend(e.problems);
+            Vec::new()
+        }),
+        Some(_) => {
+            problems.push(Problem::new("policies", "must be a list of tables").hint(
+                "write one `[[policies]]` entry per scope, with `environment` or `region` (and `cluster`) and `on_failure`",
+            ));
+            Vec::new()
+        }
+    }
+}
+
 fn check_server(s: &ServerSettings, problems: &mut Vec<Problem>) {
     if !(1024..=64 * 1024 * 1024).contains(&s.body_limit_bytes) {
         problems.push(
@@ -117,6 +136,12 @@ fn check_queue(q: &QueueSettings, problems: &mut Vec<Problem>) {
         problems.push(
             Problem::new("queue.capacity", "is smaller than `queue.concurrency`")
                 .hint("make the capacity at least the concurrency"),
+        );
+    }
+    if q.cluster_concurrency == 0 {
+        problems.push(
+            Problem::new("queue.cluster_concurrency", "must be at least 1")
+                .hint("use at most `queue.concurrency`; the default is 16"),
         );
     }
     if q.per_target == 0 || q.per_target > q.capacity {
@@ -245,11 +270,18 @@ impl Settings {
             executor: section(&raw.table, "executor", &mut problems),
             git: opaque_table(&raw.table, "git", &mut problems),
             store: opaque_table(&raw.table, "store", &mut problems),
+            sinks: opaque_table(&raw.table, "sinks", &mut problems),
             clusters: clusters(&raw.table, &mut problems),
+            triggers: TriggerConfig::from_table(raw.table.get("triggers"), &raw.env).unwrap_or_else(|p| {
+                problems.extend(p);
+                TriggerConfig::default()
+            }),
+            policies: policies(&raw.table, &mut problems),
         };
         check_server(&settings.server, &mut problems);
         check_queue(&settings.queue, &mut problems);
         check_auth(&mut settings.auth, raw, &mut problems);
+        super::policies::check_policies(&settings.policies, &mut problems);
         if problems.is_empty() {
             Ok(settings)
         } else {

@@ -16,15 +16,25 @@
 //! [[auth.tokens]]
 //! name = "ci"
 //! token_env = "DEPLOYER_CI_TOKEN"
+//!
+//! [triggers.environments.staging]
+//! targets = ["eu-west-1/stage-1"]
 //! ```
+//!
+//! `[triggers]` is `deployer_triggers::rules::TriggerSettings` (see `docs/triggers.md`); it is
+//! the only section [`crate::triggers::TriggerReloader`] reloads while the service runs.
 
 mod duration;
 mod error;
 mod load;
+mod policies;
 mod raw;
 mod settings;
+mod triggers;
 
 pub use error::{ConfigError, Problem};
 pub use load::typed;
+pub use policies::{OnFailure, PolicySettings, on_failure_for};
 pub use raw::{ENV_PREFIX, RawConfig};
 pub use settings::{AuthSettings, QueueSettings, ServerSettings, Settings, TokenSettings};
+pub use triggers::TriggerConfig;

@@ -24,9 +24,18 @@ pub struct Settings {
     pub git: Option<toml::Table>,
     /// `[store]`: the history store; `deployer-store`'s `StoreSettings`, read with [`super::typed`].
     pub store: Option<toml::Table>,
+    /// `[sinks]`: where events are delivered; `deployer-sinks`' `SinksSettings`, read with
+    /// [`super::typed`] by whoever starts the delivery workers.
+    pub sinks: Option<toml::Table>,
     /// `[[clusters]]`: one entry per cluster; `deployer-kube`'s `ClusterSettings`, read with
     /// [`super::typed`].
     pub clusters: Vec<toml::Table>,
+    /// `[triggers]`: environments, branch routes, rules and webhook hooks, validated. It is
+    /// the one section that can be reloaded while the service runs (see
+    /// [`crate::triggers::TriggerReloader`]).
+    pub triggers: super::TriggerConfig,
+    /// `[[policies]]`: what happens when a deployment fails, per environment, region or cluster.
+    pub policies: Vec<super::PolicySettings>,
 }
 
 /// `[server]`.
@@ -109,6 +118,13 @@ pub struct QueueSettings {
     /// How long running deployments get to finish when the service stops.
     #[serde(with = "super::duration")]
     pub shutdown_deadline: Duration,
+    /// Deployments running at once on one cluster, so that a slow or unreachable cluster
+    /// never takes every worker from the others.
+    pub cluster_concurrency: usize,
+    /// How long a deployment waits for an unreachable configuration repository before it runs
+    /// anyway (and fails, saying the repository is unavailable).
+    #[serde(with = "super::duration")]
+    pub repo_wait: Duration,
 }
 
 impl Default for QueueSettings {
@@ -118,6 +134,8 @@ impl Default for QueueSettings {
             capacity: 10_000,
             per_target: 100,
             shutdown_deadline: Duration::from_secs(30),
+            cluster_concurrency: 16,
+            repo_wait: Duration::from_secs(300),
         }
     }
 }

@@ -8,6 +8,10 @@ pub mod demo;
 pub mod deploy;
 /// `history`.
 pub mod history;
+/// `pin` and `unpin`.
+pub mod pin;
+/// `rollback`.
+pub mod rollback;
 /// `serve`.
 pub mod serve;
 /// `status`.
