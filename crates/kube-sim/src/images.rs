@@ -101,8 +101,8 @@ impl Behaviour {
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
     /// The rule file is not a YAML list of rules.
-    #[error("failed to parse the image rules")]
-    Parse(#[source] serde_yaml::Error),
+    #[error("failed to parse the image rules: {0}")]
+    Parse(String),
     /// The behaviour name is not one of the documented ones.
     #[error("unknown behaviour `{name}`; expected ready, never-ready, image-pull-error, crash-loop or ready-then-fail")]
     UnknownBehaviour {
@@ -252,7 +252,7 @@ impl ImageRules {
 
     /// Reads a rule file (see the module documentation). An empty document gives no rules.
     pub fn from_yaml(text: &str) -> Result<Self, RulesError> {
-        let reprs: Option<Vec<RuleRepr>> = serde_yaml::from_str(text).map_err(RulesError::Parse)?;
+        let reprs: Option<Vec<RuleRepr>> = serde_saphyr::from_str(text).map_err(|e| RulesError::Parse(e.to_string()))?;
         let rules = reprs
             .unwrap_or_default()
             .into_iter()
