@@ -10,18 +10,24 @@
 //! ```
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use deployer_core::ports::{Clock, ClusterDirectory, ConfigRepo, Manifests, Store, StoreError};
+use deployer_store::{AuditStore, PinStore, ReleaseStore, TriggerStore};
+use deployer_triggers::webhook::ReplayCache;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
-use crate::auth::Authenticator;
+use crate::auth::{AuditLog, Authenticator, Guard};
+use crate::transport::ClientAddr;
+use crate::transport::tls::TlsListener;
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::hub::Hub;
 use crate::queue::Queue;
+use crate::triggers::callback::{CallbackSender, HttpCallbacks, NoCallbacks};
+use crate::triggers::{LiveTriggers, TriggerReloader};
 
 /// What the service is built from: the executor, the ports and the authenticator.
 #[derive(Clone)]
@@ -42,6 +48,12 @@ pub struct Dependencies {
     pub hub: Arc<Hub>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// Received triggers (webhooks, releases), for `GET /api/v1/triggers` and deduplication.
+    pub triggers: Arc<dyn TriggerStore>,
+    /// CI releases, for `GET /api/v1/releases/{id}`.
+    pub releases: Arc<dyn ReleaseStore>,
+    /// Pinned targets, which automatic triggers leave alone.
+    pub pins: Arc<dyn PinStore>,
 }
 
 /// The service could not start.
@@ -67,6 +79,9 @@ pub enum ServeError {
     /// Accepting or serving connections failed.
     #[error("failed to serve HTTP")]
     Http(#[source] std::io::Error),
+    /// The `[server.tls]` certificate or key could not be loaded.
+    #[error("failed to set up HTTPS")]
+    Tls(#[source] crate::transport::tls::TlsError),
 }
 
 impl ServeError {
@@ -74,6 +89,7 @@ impl ServeError {
     pub fn kind(&self) -> &'static str {
         match self {
             ServeError::Http(_) => "http_failed",
+            ServeError::Tls(_) => "tls_failed",
         }
     }
 }
@@ -81,8 +97,13 @@ impl ServeError {
 /// A started service: the queue runs; [`Server::serve`] answers HTTP.
 pub struct Server {
     state: AppState,
-    authenticator: Arc<dyn Authenticator>,
+    guard: Arc<Guard>,
     settings: Settings,
+    // ui: what `serve` wraps the API router in (the web UI of `deployer-ui`), if anything.
+    compose: Option<Arc<dyn Fn(axum::Router) -> axum::Router + Send + Sync>>,
+    // events: the metrics served at `/metrics` and the outbox behind `/api/v1/events`.
+    metrics: Option<crate::metrics::Exposition>,
+    events: Option<crate::api::events_admin::EventsAdmin>,
 }
 
 impl std::fmt::Debug for Server {
@@ -100,7 +121,26 @@ impl Server {
     /// # Errors
     /// [`StartError::ResumeFailed`] when the store cannot list the unfinished deployments.
     pub async fn start(deps: Dependencies, settings: Settings) -> Result<Server, StartError> {
-        let queue = Queue::new(deps.engine.clone(), deps.hub.clone(), settings.queue.clone());
+        // Queued deployments wait for an unreachable configuration repository (`queue::repo_gate`),
+        // and failed ones are rolled back where the `[[policies]]` say so (`queue::auto_rollback`).
+        let gated: Arc<dyn Engine> = Arc::new(crate::queue::repo_gate::RepoGate::new(
+            deps.engine.clone(),
+            deps.repo.clone(),
+            deps.store.clone(),
+            settings.queue.repo_wait,
+        ));
+        let queue = Queue::new(gated, deps.hub.clone(), settings.queue.clone());
+        let auto_rollback = Arc::new(crate::queue::auto_rollback::AutoRollback::new(
+            settings.policies.clone(),
+            deps.engine.clone(),
+            deps.store.clone(),
+            deps.pins.clone(),
+            deps.clock.clone(),
+            deps.hub.clone(),
+        ));
+        if auto_rollback.enabled() {
+            queue.on_finished(auto_rollback.clone());
+        }
         let unfinished = deps
             .store
             .unfinished_deployments()
@@ -112,6 +152,11 @@ impl Server {
         for record in unfinished {
             queue.resume(record.request.target.clone(), record.id);
         }
+        auto_rollback.recover(&queue).await;
+        let callbacks: Arc<dyn CallbackSender> = match HttpCallbacks::new() {
+            Some(http) => Arc::new(http),
+            None => Arc::new(NoCallbacks),
+        };
         let state = AppState {
             engine: deps.engine,
             store: deps.store,
@@ -123,17 +168,94 @@ impl Server {
             queue,
             settings: Arc::new(settings.server.clone()),
             shutdown: CancellationToken::new(),
+            triggers: Arc::new(LiveTriggers::new(settings.triggers.clone())),
+            trigger_log: deps.triggers,
+            releases: deps.releases,
+            pins: deps.pins,
+            replay: Arc::new(Mutex::new(ReplayCache::default())),
+            callbacks,
         };
         Ok(Server {
             state,
-            authenticator: deps.authenticator,
+            guard: Arc::new(Guard::new(
+                deps.authenticator,
+                settings.auth.rate_limits.clone(),
+                AuditLog::disabled(),
+            )),
             settings,
+            compose: None, // ui
+            metrics: None,
+            events: None,
         })
     }
 
     /// The API router, for serving on a listener of one's own or testing in process.
     pub fn router(&self) -> axum::Router {
-        api::router(self.state.clone(), self.authenticator.clone())
+        let mut router = api::router(self.state.clone(), self.guard.clone());
+        // events: begin (metrics and the dead-events API)
+        if let Some(events) = &self.events {
+            router = router.layer(axum::Extension(events.clone()));
+        }
+        if let Some(exposition) = &self.metrics {
+            router = router
+                .layer(axum::Extension(crate::metrics::endpoint::Served(exposition.registry.clone())))
+                .layer(axum::middleware::from_fn_with_state(
+                    exposition.metrics.http.clone(),
+                    crate::metrics::track,
+                ));
+        }
+        // events: end
+        router
+    }
+
+    // events: begin
+    /// Serves `exposition`'s registry at `GET /metrics`, counts HTTP requests into it and
+    /// reports this server's queue depth.
+    #[must_use]
+    pub fn with_metrics(mut self, exposition: crate::metrics::Exposition) -> Self {
+        exposition.metrics.queue.attach(self.state.queue.clone());
+        self.metrics = Some(exposition);
+        self
+    }
+
+    /// Lists and revives undelivered events of `sinks` through `GET /api/v1/events` and
+    /// `POST /api/v1/events/…/retry`.
+    #[must_use]
+    pub fn with_events(mut self, outbox: Arc<dyn deployer_store::OutboxStore>, sinks: Vec<deployer_store::SinkName>) -> Self {
+        self.events = Some(crate::api::events_admin::EventsAdmin { outbox, sinks });
+        self
+    }
+    // events: end
+
+    // ui: begin (router composition for the web UI)
+    /// Serves `compose(api router)` instead of the API router alone: the binary merges the web
+    /// UI's routes and wraps them in its session layer here.
+    #[must_use]
+    pub fn with_router(mut self, compose: impl Fn(axum::Router) -> axum::Router + Send + Sync + 'static) -> Self {
+        self.compose = Some(Arc::new(compose));
+        self
+    }
+    // ui: end
+
+    /// A handle that reloads the `[triggers]` section while the service runs; call it on
+    /// `SIGHUP` (see [`crate::triggers::reload_on_hangup`]).
+    pub fn trigger_reloader(&self) -> TriggerReloader {
+        TriggerReloader::new(self.state.triggers.clone())
+    }
+
+    /// Writes the audit log to `store` (from a task of the current runtime; entries that the
+    /// store cannot take in time are dropped and counted, never waited for).
+    #[must_use]
+    pub fn with_audit(mut self, store: Arc<dyn AuditStore>) -> Self {
+        self.guard = Arc::new(self.guard.with_audit(AuditLog::spawn(store, crate::auth::AUDIT_CAPACITY)));
+        self
+    }
+
+    /// Replaces how Docker Hub callback URLs are acknowledged (tests record them instead).
+    #[must_use]
+    pub fn with_callbacks(mut self, callbacks: Arc<dyn CallbackSender>) -> Self {
+        self.state.callbacks = callbacks;
+        self
     }
 
     /// The queue, for diagnostics.
@@ -159,9 +281,21 @@ impl Server {
             tracing::info!(message = "Shutting down.");
             drain.cancel();
         };
-        let serve = axum::serve(listener, self.router())
-            .with_graceful_shutdown(graceful)
-            .into_future();
+        let app = match &self.compose {
+            Some(compose) => compose(self.router()), // ui
+            None => self.router(),
+        };
+        // Security headers on everything served, composed routes included.
+        let app = crate::transport::headers::apply(app, self.settings.server.tls.is_some());
+        let app = app.into_make_service_with_connect_info::<ClientAddr>();
+        let serve: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
+            match &self.settings.server.tls {
+                None => Box::pin(axum::serve(listener, app).with_graceful_shutdown(graceful).into_future()),
+                Some(tls) => {
+                    let listener = TlsListener::new(listener, tls).map_err(ServeError::Tls)?;
+                    Box::pin(axum::serve(listener, app).with_graceful_shutdown(graceful).into_future())
+                }
+            };
         let served = tokio::select! {
             r = serve => r.map_err(ServeError::Http),
             () = async {

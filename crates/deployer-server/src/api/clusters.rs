@@ -52,6 +52,9 @@ pub struct AppView {
     /// Why the images could not be read, if they could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<AppError>,
+    /// The pin that holds the application, if any (automatic triggers leave it alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<super::pins::PinView>,
 }
 
 /// Why an application's images are missing.
@@ -122,6 +125,7 @@ async fn app(state: &AppState, path: String, file: String) -> AppView {
         path,
         images,
         error,
+        pin: None,
     }
 }
 
@@ -163,7 +167,18 @@ pub async fn clusters(State(state): State<AppState>) -> Result<Json<ClusterList>
         files.sort();
         cluster(&state, key, files)
     });
-    let clusters = futures_util::future::join_all(views).await;
+    let mut clusters = futures_util::future::join_all(views).await;
+    let pins = state.pins.list_pins().await?;
+    for pin in &pins {
+        let app = clusters
+            .iter_mut()
+            .filter(|c| c.region == pin.target.region.as_str() && c.cluster == pin.target.cluster.as_str())
+            .flat_map(|c| c.apps.iter_mut())
+            .find(|a| a.file == pin.target.file.as_str());
+        if let Some(app) = app {
+            app.pin = Some(super::pins::PinView::from(pin));
+        }
+    }
     Ok(Json(ClusterList { clusters }))
 }
 

@@ -9,17 +9,16 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use deployer_core::model::{DeployRequest, DeploymentEvent, DeploymentId, DeploymentRecord, EventKind, Status};
-use deployer_core::ports::Inserted;
+use deployer_core::model::{DeploymentId, DeploymentRecord, Status};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::extract::{json_body, query};
 use super::request::{CreateDeployment, parse};
 use super::state::AppState;
+use super::submit::submit;
 use super::wait::until_finished;
 use crate::auth::Principal;
-use crate::queue::EnqueueError;
 
 /// The query string of the create call.
 #[derive(Debug, Default, Deserialize)]
@@ -64,7 +63,7 @@ pub struct Accepted {
     pub links: Links,
 }
 
-fn wait_timeout(state: &AppState, text: Option<&str>) -> Result<Duration, ApiError> {
+pub(super) fn wait_timeout(state: &AppState, text: Option<&str>) -> Result<Duration, ApiError> {
     let Some(text) = text else {
         return Ok(state.settings.wait_default);
     };
@@ -80,28 +79,6 @@ fn wait_timeout(state: &AppState, text: Option<&str>) -> Result<Duration, ApiErr
         ));
     }
     Ok(d)
-}
-
-fn queue_error(e: EnqueueError) -> ApiError {
-    let message = e.to_string();
-    match e {
-        EnqueueError::TargetFull { .. } => {
-            ApiError::client(StatusCode::TOO_MANY_REQUESTS, "target_queue_full", message)
-                .with_hint("wait for the deployments already queued for this file to finish")
-                .with_retry_after(Duration::from_secs(30))
-        }
-        EnqueueError::Full { .. } => ApiError::unavailable("queue_full", &message, None, Duration::from_secs(10)),
-        EnqueueError::ShuttingDown => ApiError::unavailable("shutting_down", &message, None, Duration::from_secs(5)),
-    }
-}
-
-/// Whether a retried request asks for the same change as the deployment its key names.
-fn same_change(a: &DeployRequest, b: &DeployRequest) -> bool {
-    a.target == b.target
-        && a.image == b.image
-        && a.container == b.container
-        && a.change == b.change
-        && a.method == b.method
 }
 
 /// The record as JSON, with `timed_out` added.
@@ -134,37 +111,15 @@ pub async fn create(
         None
     };
     let request = parse(body, &principal)?;
-    state.engine.validate(&request).await?;
-    let reservation = state.queue.reserve(&request.target).map_err(queue_error)?;
+    super::pins::refuse_if_pinned(&state, &request).await?;
     let listener = state.hub.subscribe();
-
-    let now = state.clock.now();
-    let id = DeploymentId::generate(now);
-    let target = request.target.clone();
-    let record = DeploymentRecord::accepted(id, request, now);
-    let queued = DeploymentEvent::new(EventKind::Queued, &record, now);
-    let (status, record) = match state.store.insert_deployment(&record, &[queued]).await? {
-        Inserted::New => {
-            state.queue.push(target, id, reservation);
-            state.hub.publish(id);
-            tracing::info!(message = "Deployment accepted.", deployment_id = %id, target = %record.request.target, requested_by = %record.request.requested_by);
-            (StatusCode::ACCEPTED, record)
-        }
-        Inserted::Existing(existing) => {
-            if !same_change(&existing.request, &record.request) {
-                return Err(ApiError::client(
-                    StatusCode::CONFLICT,
-                    "idempotency_key_reused",
-                    format!(
-                        "idempotency key was already used by deployment `{}` for a different change",
-                        existing.id
-                    ),
-                )
-                .with_hint("use a new key for a new change"));
-            }
-            (StatusCode::OK, *existing)
-        }
+    let submitted = submit(&state, request, None).await?;
+    let status = if submitted.created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
     };
+    let record = submitted.record;
     match timeout {
         Some(timeout) => {
             let (record, timed_out) = until_finished(&state, listener, record.id, timeout).await?;

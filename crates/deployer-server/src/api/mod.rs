@@ -3,23 +3,41 @@
 //! [`router`] builds the whole API from [`endpoints`], the one table of routes, which the
 //! OpenAPI drift test compares with `openapi/openapi.json`. Every error answer has the shape
 //! `{"error": {"code", "message", "hint"}}` ([`error::ApiError`]).
+//!
+//! Three kinds of callers: anyone (health, the API document), holders of a bearer token
+//! (`/api/v1/…`), and registries posting webhooks (`/webhooks/…`), which authenticate with
+//! their provider's own credential and are never asked for a bearer token.
 
 mod clusters;
 mod create;
 /// Error answers and the mapping from domain errors.
 pub mod error;
 mod events;
+/// Events that could not be delivered, and reviving them.
+pub mod events_admin;
 mod extract;
 mod get;
 mod health;
 mod limits;
 mod list;
+/// Pins: targets automatic triggers leave alone.
+pub mod pins;
+/// Rollbacks of a deployment or a target.
+mod rollback;
 /// The embedded OpenAPI document.
 pub mod openapi;
+/// The release request body and its validation.
+pub mod release_request;
+mod releases;
 /// The deploy request body and its validation.
 pub mod request;
 mod state;
+/// The one path of every deployment into the service.
+pub mod submit;
+mod triggers;
 mod wait;
+/// Registry webhooks.
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,7 +53,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub use state::AppState;
 
-use crate::auth::{Authenticator, require_bearer};
+use crate::auth::{Guard, guard_api, guard_webhook};
 use error::ApiError;
 
 /// Who may call an endpoint.
@@ -45,6 +63,9 @@ pub enum Access {
     Public,
     /// Callers with a valid bearer token.
     Token,
+    /// Registries and other webhook senders, authenticated by their provider's credential
+    /// (never by a bearer token); load shedding applies.
+    Webhook,
 }
 
 /// One route of the API.
@@ -71,6 +92,9 @@ fn table() -> Vec<(Method, &'static str, Access, Handler)> {
         (Method::GET, "/api/openapi.json", Access::Public, || {
             on(MethodFilter::GET, openapi::openapi)
         }),
+        (Method::GET, "/metrics", Access::Public, || {
+            on(MethodFilter::GET, crate::metrics::endpoint::metrics)
+        }),
         (Method::POST, "/api/v1/deployments", Access::Token, || {
             on(MethodFilter::POST, create::create)
         }),
@@ -86,7 +110,70 @@ fn table() -> Vec<(Method, &'static str, Access, Handler)> {
         (Method::GET, "/api/v1/clusters", Access::Token, || {
             on(MethodFilter::GET, clusters::clusters)
         }),
+        (Method::POST, "/api/v1/deployments/{id}/rollback", Access::Token, || {
+            on(MethodFilter::POST, rollback::undo)
+        }),
+        (Method::POST, "/api/v1/rollbacks", Access::Token, || {
+            on(MethodFilter::POST, rollback::create)
+        }),
+        (Method::GET, "/api/v1/pins", Access::Token, || on(MethodFilter::GET, pins::list)),
+        (Method::GET, "/api/v1/pins/{region}/{cluster}/{file}", Access::Token, || {
+            on(MethodFilter::GET, pins::get)
+        }),
+        (Method::PUT, "/api/v1/pins/{region}/{cluster}/{file}", Access::Token, || {
+            on(MethodFilter::PUT, pins::put)
+        }),
+        (Method::DELETE, "/api/v1/pins/{region}/{cluster}/{file}", Access::Token, || {
+            on(MethodFilter::DELETE, pins::delete)
+        }),
+        (Method::POST, "/api/v1/releases", Access::Token, || {
+            on(MethodFilter::POST, releases::create)
+        }),
+        (Method::GET, "/api/v1/releases/{id}", Access::Token, || {
+            on(MethodFilter::GET, releases::get)
+        }),
+        (Method::GET, "/api/v1/triggers", Access::Token, || {
+            on(MethodFilter::GET, triggers::list)
+        }),
+        (Method::GET, "/api/v1/triggers/{id}", Access::Token, || {
+            on(MethodFilter::GET, triggers::get)
+        }),
+        (Method::GET, "/api/v1/audit", Access::Token, || {
+            on(MethodFilter::GET, crate::auth::audit_api::list)
+        }),
+        (Method::GET, "/api/v1/events", Access::Token, || {
+            on(MethodFilter::GET, events_admin::list)
+        }),
+        (Method::POST, "/api/v1/events/{id}/retry", Access::Token, || {
+            on(MethodFilter::POST, events_admin::retry)
+        }),
+        (Method::POST, "/api/v1/events/retry", Access::Token, || {
+            on(MethodFilter::POST, events_admin::retry_all)
+        }),
+        (Method::POST, "/webhooks/dockerhub/{hook_token}", Access::Webhook, || {
+            webhook(on(MethodFilter::POST, webhooks::dockerhub))
+        }),
+        (Method::POST, "/webhooks/quay/{hook_token}", Access::Webhook, || {
+            webhook(on(MethodFilter::POST, webhooks::quay))
+        }),
+        (Method::POST, "/webhooks/distribution/{hook}", Access::Webhook, || {
+            webhook(on(MethodFilter::POST, webhooks::distribution))
+        }),
+        (Method::POST, "/webhooks/harbor/{hook}", Access::Webhook, || {
+            webhook(on(MethodFilter::POST, webhooks::harbor))
+        }),
+        (Method::POST, "/webhooks/github/{hook}", Access::Webhook, || {
+            webhook(on(MethodFilter::POST, webhooks::github))
+        }),
+        (Method::POST, "/webhooks/generic/{hook}", Access::Webhook, || {
+            webhook(on(MethodFilter::POST, webhooks::generic))
+        }),
     ]
+}
+
+/// Webhook payloads get their own size limit, whatever `server.body_limit_bytes` says.
+fn webhook(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    route.layer(DefaultBodyLimit::max(deployer_triggers::webhook::MAX_BODY_BYTES))
 }
 
 /// Every route the router serves.
@@ -126,12 +213,17 @@ async fn method_not_allowed() -> impl IntoResponse {
     )
 }
 
-/// The whole API: public routes, token-protected routes behind `auth` and load shedding,
-/// a request span per request, JSON 404 and 405 answers.
-pub fn router(state: AppState, auth: Arc<dyn Authenticator>) -> Router {
+/// The whole API: public routes, token-protected routes behind the [`Guard`] (rate limits,
+/// tokens, scopes, body limits, audit) and load shedding, webhook routes behind the guard's
+/// webhook checks and load shedding, a request span per request, JSON 404 and 405 answers.
+/// ([`crate::Server::serve`] adds the security headers of [`crate::transport::headers`].)
+pub fn router(state: AppState, guard: Arc<Guard>) -> Router {
     let in_flight = Arc::new(Semaphore::new(state.settings.max_in_flight.max(1)));
     let protected = routes(Access::Token)
-        .route_layer(from_fn_with_state(auth, require_bearer))
+        .route_layer(from_fn_with_state((guard.clone(), state.clone()), guard_api))
+        .route_layer(from_fn_with_state(in_flight.clone(), limits::shed_load));
+    let webhooks = routes(Access::Webhook)
+        .route_layer(from_fn_with_state((guard, state.clone()), guard_webhook))
         .route_layer(from_fn_with_state(in_flight, limits::shed_load));
     let trace = TraceLayer::new_for_http()
         .make_span_with(|request: &Request| {
@@ -146,6 +238,7 @@ pub fn router(state: AppState, auth: Arc<dyn Authenticator>) -> Router {
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
     routes(Access::Public)
         .merge(protected)
+        .merge(webhooks)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings.body_limit_bytes))

@@ -64,7 +64,7 @@ pub struct CreateDeployment {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceBody {
-    /// `api` (default), `cli` or `ui`.
+    /// `api` (default), `cli`, `ui`, or the automatic `ci` and `registry` (refused for pinned targets).
     #[serde(default)]
     pub kind: Option<String>,
     /// The CI system.
@@ -135,11 +135,14 @@ fn parse_source(source: Option<SourceBody>) -> Result<Source, ApiError> {
         None | Some("api") => TriggerKind::Api,
         Some("cli") => TriggerKind::Cli,
         Some("ui") => TriggerKind::Ui,
+        // Automatic kinds are accepted so that pins can refuse them (409 `target_pinned`).
+        Some("ci") => TriggerKind::Ci,
+        Some("registry") => TriggerKind::Registry,
         Some(other) => {
             let shown: String = other.chars().take(40).flat_map(char::escape_default).collect();
             return Err(ApiError::unprocessable(
                 "invalid_source_kind",
-                format!("unknown source kind `{shown}`: use one of `api`, `cli`, `ui`"),
+                format!("unknown source kind `{shown}`: use one of `api`, `cli`, `ui`, `ci`, `registry`"),
             ));
         }
     };

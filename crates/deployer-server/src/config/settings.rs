@@ -60,6 +60,8 @@ pub struct ServerSettings {
     /// How long open connections get to finish when the service stops.
     #[serde(with = "super::duration")]
     pub shutdown_grace: Duration,
+    /// `[server.tls]`: serve HTTPS with this certificate and key (reloaded when they change).
+    pub tls: Option<crate::transport::tls::TlsSettings>,
 }
 
 impl Default for ServerSettings {
@@ -72,6 +74,7 @@ impl Default for ServerSettings {
             wait_max: Duration::from_secs(900),
             sse_keep_alive: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),
+            tls: None,
         }
     }
 }
@@ -82,6 +85,9 @@ impl Default for ServerSettings {
 pub struct AuthSettings {
     /// `[[auth.tokens]]`: the bearer tokens accepted.
     pub tokens: Vec<TokenSettings>,
+    /// `[auth.rate_limits]`: requests per token and per client address.
+    #[serde(alias = "rate_limit")]
+    pub rate_limits: deployer_auth::RateLimitSettings,
 }
 
 /// One `[[auth.tokens]]` entry. Exactly one of `token`, `token_file` and `token_env` is given;
@@ -103,6 +109,9 @@ pub struct TokenSettings {
     /// Whether requests with this token may name the person they act for (`requested_by`).
     #[serde(default)]
     pub act_for_users: bool,
+    /// What the token may do (`["deploy:staging/*/*/*", "read:*"]`); `admin:*` when absent.
+    #[serde(default)]
+    pub scopes: Option<deployer_auth::Scopes>,
 }
 
 /// `[queue]`.

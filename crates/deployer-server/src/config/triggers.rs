@@ -141,7 +141,10 @@ mod tests {
             .err()
             .unwrap_or_default();
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-        assert!(keys.iter().any(|k| k.starts_with("triggers.rules[0].environments")), "{keys:?}");
+        assert!(
+            keys.iter().any(|k| k.starts_with("triggers.rules[0].environments")),
+            "{keys:?}"
+        );
         assert!(keys.contains(&"triggers.hooks[0].secret_env"), "{keys:?}");
 
         let fixed = text.replace("\"nowhere\"", "\"staging\"");

@@ -2,10 +2,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
-use deployer_core::model::{DeploymentId, Target};
+use deployer_core::model::{ClusterKey, DeploymentId, Target};
 use futures_util::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -15,6 +15,7 @@ use tracing::Instrument;
 use crate::config::QueueSettings;
 use crate::engine::Engine;
 use crate::hub::Hub;
+use super::finished::Finished;
 
 /// Why a deployment cannot be queued now.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,6 +77,10 @@ struct Inner {
     targets: Mutex<HashMap<Target, VecDeque<Job>>>,
     slots: Arc<Semaphore>,
     running: Arc<Semaphore>,
+    /// Running deployments per cluster, bounded by `cluster_concurrency`.
+    clusters: Mutex<HashMap<ClusterKey, Arc<Semaphore>>>,
+    /// Told about every deployment a worker carried to its end.
+    finished: OnceLock<Arc<dyn Finished>>,
     tracker: TaskTracker,
     /// Stop taking new deployments.
     stop: CancellationToken,
@@ -108,6 +113,8 @@ impl Queue {
             running: Arc::new(Semaphore::new(settings.concurrency.max(1))),
             settings,
             targets: Mutex::new(HashMap::new()),
+            clusters: Mutex::new(HashMap::new()),
+            finished: OnceLock::new(),
             tracker: TaskTracker::new(),
             stop: CancellationToken::new(),
             abort: CancellationToken::new(),
@@ -118,6 +125,22 @@ impl Queue {
     fn targets(&self) -> MutexGuard<'_, HashMap<Target, VecDeque<Job>>> {
         // The map stays consistent even if a holder panicked: every change is one call.
         self.inner.targets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sets who hears about every deployment a worker carried to its end (automatic
+    /// rollbacks); only the first call has an effect.
+    pub fn on_finished(&self, hook: Arc<dyn Finished>) {
+        let _ = self.inner.finished.set(hook);
+    }
+
+    /// The semaphore bounding the deployments running on `target`'s cluster.
+    fn cluster_slots(&self, target: &Target) -> Arc<Semaphore> {
+        let mut clusters = self.inner.clusters.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(
+            clusters
+                .entry(target.cluster_key())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.inner.settings.cluster_concurrency.max(1)))),
+        )
     }
 
     /// Reserves a place for a deployment to `target`, before it is stored.
@@ -185,6 +208,13 @@ impl Queue {
                 self.targets().remove(&target);
                 return;
             };
+            // The cluster's slot first: deployments waiting for a slow cluster hold no global
+            // slot, so other clusters keep their full share of workers.
+            let cluster_permit = tokio::select! {
+                permit = self.cluster_slots(&target).acquire_owned() => permit,
+                () = self.inner.stop.cancelled() => return,
+            };
+            let Ok(_cluster_permit) = cluster_permit else { return };
             let permit = tokio::select! {
                 permit = Arc::clone(&self.inner.running).acquire_owned() => permit,
                 () = self.inner.stop.cancelled() => return,
@@ -231,8 +261,11 @@ impl Queue {
                 }
             };
             match outcome {
-                Ok(_record) => {
+                Ok(record) => {
                     self.inner.hub.publish(id);
+                    if let Some(hook) = self.inner.finished.get() {
+                        hook.finished(&record, self).await;
+                    }
                     return true;
                 }
                 Err(error) if error.retryable() => {

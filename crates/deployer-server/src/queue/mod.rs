@@ -12,6 +12,12 @@
 //! finish and are then dropped at their next await point. The executor records each phase
 //! before acting, so a dropped run resumes from its recorded phase at the next start.
 
+/// Automatic rollbacks of failed deployments, as the `[[policies]]` say.
+pub mod auto_rollback;
 mod dispatcher;
+mod finished;
+/// Holding deployments back while the configuration repository is unreachable.
+pub mod repo_gate;
 
 pub use dispatcher::{EnqueueError, Queue, QueueStats, Reservation};
+pub use finished::Finished;

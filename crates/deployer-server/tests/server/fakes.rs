@@ -1,5 +1,6 @@
-//! In-memory doubles of the ports: a store, a configuration repository over a map, a
-//! line-based manifest format, and clusters that record what they are asked to do.
+//! In-memory doubles of the ports: a store (with the trigger, release and pin stores), a
+//! configuration repository over a map, a line-based manifest format, and clusters that
+//! record what they are asked to do.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,11 @@ use deployer_core::ports::{
     RepoError, RepoFile, Store, StoreError, WorkloadRef,
 };
 use deployer_core::rollout::{RolloutVerdict, WorkloadStatus};
+use deployer_server::triggers::callback::{Acknowledgement, CallbackSender};
+use deployer_store::{
+    Pin, PinOutcome, PinStore, ReleaseId, ReleaseRecord, ReleaseStore, TriggerId, TriggerPage, TriggerRecord,
+    TriggerStore,
+};
 use tokio::sync::Semaphore;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -51,6 +57,7 @@ impl MemStore {
 fn matches(filter: &DeploymentFilter, r: &DeploymentRecord) -> bool {
     let t = &r.request.target;
     filter.region.as_deref().is_none_or(|v| v == t.region.as_str())
+        && filter.release_id.as_deref().is_none_or(|v| r.release_id.as_deref() == Some(v))
         && filter.cluster.as_deref().is_none_or(|v| v == t.cluster.as_str())
         && filter.file.as_deref().is_none_or(|v| v == t.file.as_str())
         && filter.status.is_none_or(|s| s == r.status)
@@ -132,6 +139,122 @@ impl Store for MemStore {
             .filter(|e| e.deployment_id == id && e.seq > after)
             .cloned()
             .collect())
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Triggers, releases and pins
+// ------------------------------------------------------------------------------------------
+
+/// Received triggers, releases and pins in memory.
+#[derive(Default)]
+pub struct MemTriggers {
+    triggers: Mutex<BTreeMap<TriggerId, TriggerRecord>>,
+    releases: Mutex<BTreeMap<ReleaseId, ReleaseRecord>>,
+    pins: Mutex<BTreeMap<Target, Pin>>,
+}
+
+impl MemTriggers {
+    /// Every trigger recorded, oldest first.
+    pub fn all(&self) -> Vec<TriggerRecord> {
+        lock(&self.triggers).values().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl TriggerStore for MemTriggers {
+    async fn record_trigger(&self, trigger: &TriggerRecord) -> Result<(), StoreError> {
+        let mut triggers = lock(&self.triggers);
+        if triggers.contains_key(&trigger.id) {
+            return Err(StoreError::Conflict {
+                message: format!("trigger {} exists", trigger.id),
+            });
+        }
+        triggers.insert(trigger.id, trigger.clone());
+        Ok(())
+    }
+
+    async fn get_trigger(&self, id: TriggerId) -> Result<Option<TriggerRecord>, StoreError> {
+        Ok(lock(&self.triggers).get(&id).cloned())
+    }
+
+    async fn list_triggers(&self, page: &TriggerPage) -> Result<Vec<TriggerRecord>, StoreError> {
+        Ok(lock(&self.triggers)
+            .values()
+            .rev()
+            .filter(|t| page.before.is_none_or(|b| t.id < b))
+            .take(page.limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn find_recent_trigger_by_dedup_key(
+        &self,
+        key: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<TriggerRecord>, StoreError> {
+        Ok(lock(&self.triggers)
+            .values()
+            .rev()
+            .find(|t| t.dedup_key.as_deref() == Some(key) && t.at >= since)
+            .cloned())
+    }
+}
+
+#[async_trait]
+impl ReleaseStore for MemTriggers {
+    async fn create_release(&self, release: &ReleaseRecord) -> Result<(), StoreError> {
+        lock(&self.releases).insert(release.id, release.clone());
+        Ok(())
+    }
+
+    async fn get_release(&self, id: ReleaseId) -> Result<Option<ReleaseRecord>, StoreError> {
+        Ok(lock(&self.releases).get(&id).cloned())
+    }
+}
+
+#[async_trait]
+impl PinStore for MemTriggers {
+    async fn pin(&self, pin: &Pin) -> Result<PinOutcome, StoreError> {
+        let mut pins = lock(&self.pins);
+        if let Some(existing) = pins.get(&pin.target) {
+            return Ok(PinOutcome::AlreadyPinned(Box::new(existing.clone())));
+        }
+        pins.insert(pin.target.clone(), pin.clone());
+        Ok(PinOutcome::Pinned)
+    }
+
+    async fn unpin(&self, target: &Target) -> Result<Option<Pin>, StoreError> {
+        Ok(lock(&self.pins).remove(target))
+    }
+
+    async fn get_pin(&self, target: &Target) -> Result<Option<Pin>, StoreError> {
+        Ok(lock(&self.pins).get(target).cloned())
+    }
+
+    async fn list_pins(&self) -> Result<Vec<Pin>, StoreError> {
+        Ok(lock(&self.pins).values().cloned().collect())
+    }
+}
+
+/// Records the callback URLs acknowledged instead of calling them.
+#[derive(Default)]
+pub struct RecordingCallbacks {
+    seen: Mutex<Vec<(String, Acknowledgement)>>,
+}
+
+impl RecordingCallbacks {
+    /// The URLs and acknowledgements so far.
+    pub fn seen(&self) -> Vec<(String, Acknowledgement)> {
+        lock(&self.seen).clone()
+    }
+}
+
+#[async_trait]
+impl CallbackSender for RecordingCallbacks {
+    async fn acknowledge(&self, url: &str, ack: &Acknowledgement) -> Result<(), String> {
+        lock(&self.seen).push((url.to_owned(), ack.clone()));
+        Ok(())
     }
 }
 

@@ -7,3 +7,5 @@ mod deployments;
 mod events;
 mod openapi;
 mod queue;
+mod security;
+mod triggers;

@@ -177,9 +177,11 @@ async fn shutdown_interrupts_a_long_rollout_which_resumes_at_the_next_start() {
     assert_eq!(events.status().as_u16(), 200);
     let world = World {
         store: server.world.store.clone(),
+        triggers: server.world.triggers.clone(),
         repo: server.world.repo.clone(),
         west: server.world.west.clone(),
         eu: server.world.eu.clone(),
+        stage: None,
     };
     server.stop().await;
     let streamed = tokio::time::timeout(Duration::from_secs(5), events.text()).await;

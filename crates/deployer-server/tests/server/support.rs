@@ -9,13 +9,13 @@ use deployer_core::model::{AppFile, ClusterKey, ClusterName, DeploymentRecord, R
 use deployer_core::ports::{Store, SystemClock};
 use deployer_server::auth::StaticTokens;
 use deployer_server::config::Settings;
-use deployer_server::{Dependencies, Hub, ServeError, Server};
+use deployer_server::{Dependencies, Hub, ServeError, Server, TriggerReloader};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::fakes::{LineManifests, MemCluster, MemClusters, MemRepo, MemStore};
+use super::fakes::{LineManifests, MemCluster, MemClusters, MemRepo, MemStore, MemTriggers, RecordingCallbacks};
 
 /// The token of the `ci` caller.
 pub const TOKEN: &str = "ci-token-0123456789abcdef";
@@ -37,11 +37,15 @@ pub fn target(region: &str, cluster: &str, file: &str) -> Target {
 /// The ports and what they recorded.
 pub struct World {
     pub store: Arc<MemStore>,
+    /// Triggers, releases and pins.
+    pub triggers: Arc<MemTriggers>,
     pub repo: Arc<MemRepo>,
     /// `us-west-2/prod-1`.
     pub west: Arc<MemCluster>,
     /// `eu-west-1/prod-2`.
     pub eu: Arc<MemCluster>,
+    /// `eu-west-1/stage-1`, only in the triggers world.
+    pub stage: Option<Arc<MemCluster>>,
 }
 
 impl World {
@@ -60,9 +64,39 @@ impl World {
         }
         Self {
             store: Arc::new(MemStore::default()),
+            triggers: Arc::new(MemTriggers::default()),
             repo: Arc::new(repo),
             west: Arc::new(MemCluster::new("us-west-2/prod-1", rollout)),
             eu: Arc::new(MemCluster::new("eu-west-1/prod-2", rollout)),
+            stage: None,
+        }
+    }
+
+    /// Three clusters for triggers: `eu-west-1/stage-1`, `us-west-2/prod-1` and
+    /// `eu-west-1/prod-2`, each with `api` at `acme/api:1.4.1` (Docker Hub); the staging
+    /// cluster also has one file per other registry of the webhook samples (`quay`, `ghcr`,
+    /// `harbor`, `registry`), each at `1.4.1`.
+    pub fn for_triggers(rollout: Duration) -> Self {
+        let repo = MemRepo::default();
+        let file = |name: &str, image: &str| format!("kind: Deployment\nname: {name}\nimage: {image}:1.4.1\n");
+        for cluster in ["eu-west-1/stage-1", "us-west-2/prod-1", "eu-west-1/prod-2"] {
+            repo.put(&format!("{cluster}/apps/api.yaml"), &file("api", "acme/api"));
+        }
+        for (name, image) in [
+            ("quay", "quay.io/acme/api"),
+            ("ghcr", "ghcr.io/acme/api"),
+            ("harbor", "harbor.example.com/acme/api"),
+            ("registry", "registry.example.com/acme/api"),
+        ] {
+            repo.put(&format!("eu-west-1/stage-1/apps/{name}.yaml"), &file(name, image));
+        }
+        Self {
+            store: Arc::new(MemStore::default()),
+            triggers: Arc::new(MemTriggers::default()),
+            repo: Arc::new(repo),
+            west: Arc::new(MemCluster::new("us-west-2/prod-1", rollout)),
+            eu: Arc::new(MemCluster::new("eu-west-1/prod-2", rollout)),
+            stage: Some(Arc::new(MemCluster::new("eu-west-1/stage-1", rollout))),
         }
     }
 }
@@ -72,6 +106,10 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     pub world: World,
+    /// Reloads the `[triggers]` section of the running service.
+    pub reloader: TriggerReloader,
+    /// The Docker Hub callback URLs acknowledged.
+    pub callbacks: Arc<RecordingCallbacks>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), ServeError>>>,
 }
@@ -102,11 +140,14 @@ impl TestServer {
             region: target("eu-west-1", "prod-2", "x").region,
             cluster: target("eu-west-1", "prod-2", "x").cluster,
         };
-        let clusters = Arc::new(
-            MemClusters::default()
-                .with(west, world.west.clone())
-                .with(eu, world.eu.clone()),
-        );
+        let mut clusters = MemClusters::default()
+            .with(west, world.west.clone())
+            .with(eu, world.eu.clone());
+        if let Some(stage) = &world.stage {
+            let key = target("eu-west-1", "stage-1", "x").cluster_key();
+            clusters = clusters.with(key, stage.clone());
+        }
+        let clusters = Arc::new(clusters);
         let manifests = Arc::new(LineManifests);
         let ports = Ports {
             repo: world.repo.clone(),
@@ -134,10 +175,16 @@ impl TestServer {
             ),
             hub,
             clock: Arc::new(SystemClock),
+            triggers: world.triggers.clone(),
+            releases: world.triggers.clone(),
+            pins: world.triggers.clone(),
         };
+        let callbacks = Arc::new(RecordingCallbacks::default());
         let server = Server::start(deps, settings)
             .await
-            .unwrap_or_else(|e| panic!("start: {e}"));
+            .unwrap_or_else(|e| panic!("start: {e}"))
+            .with_callbacks(callbacks.clone());
+        let reloader = server.trigger_reloader();
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("bind: {e}"));
@@ -150,6 +197,8 @@ impl TestServer {
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
             world,
+            reloader,
+            callbacks,
             stop: Some(stop),
             handle: Some(handle),
         }

@@ -228,8 +228,32 @@ url = {store}
             toml_string(&context_name(region, cluster)),
         ));
     }
+    cfg.push_str(DEMO_TRIGGERS);
     cfg
 }
+
+/// The demo's `[triggers]`: `dev` releases go to `dc1/dev-1`, `stage` to `us-west-2/staging-1`,
+/// `main` to both production clusters once the tag succeeded in staging
+/// (`k8s-app-deployer release --image ghcr.io/example/web --tag 1.4.3 --branch stage --wait`).
+const DEMO_TRIGGERS: &str = r#"
+[triggers.environments.development]
+targets = ["dc1/dev-1"]
+
+[triggers.environments.staging]
+targets = ["us-west-2/staging-1"]
+
+[triggers.environments.production]
+targets = ["us-west-2/prod-1", "dc1/prod-1"]
+promotion_from = "staging"
+
+[[triggers.rules]]
+name = "example-apps"
+repositories = ["ghcr.io/example/*"]
+files = ["web", "api", "worker"]
+environments = ["development", "staging", "production"]
+triggers = ["ci", "api"]
+tags = { semver = ">=0.1.0" }
+"#;
 
 /// Starts the simulated clusters.
 async fn start_clusters(profile: DemoProfile) -> anyhow::Result<Vec<SimCluster>> {

@@ -25,7 +25,8 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         Ok(a) => a,
         Err(e) => return config_error(&e),
     };
-    serve(settings, adapters).await
+    let reload_from = path.map(std::path::Path::to_path_buf);
+    serve(settings, adapters, reload_from).await
 }
 
 fn config_error(e: &deployer_server::config::ConfigError) -> ExitCode {
@@ -39,8 +40,13 @@ fn config_error(e: &deployer_server::config::ConfigError) -> ExitCode {
     ExitCode::from(exit::REJECTED)
 }
 
-/// Starts the service and serves until SIGTERM or Ctrl-C.
-pub async fn serve(settings: Settings, adapters: service::AdapterSettings) -> ExitCode {
+/// Starts the service and serves until SIGTERM or Ctrl-C. On SIGHUP the `[triggers]` section
+/// is reloaded from `reload_from` (and the environment); a bad reload keeps the rules in force.
+pub async fn serve(
+    settings: Settings,
+    adapters: service::AdapterSettings,
+    reload_from: Option<std::path::PathBuf>,
+) -> ExitCode {
     let listen = settings.server.listen;
     let server = match service::start(settings, adapters).await {
         Ok(s) => s,
@@ -58,6 +64,7 @@ pub async fn serve(settings: Settings, adapters: service::AdapterSettings) -> Ex
         }
     };
     info!(message = "Listening.", address = %listen);
+    tokio::spawn(deployer_server::reload_on_hangup(server.trigger_reloader(), reload_from));
     match server.serve(listener, deployer_server::shutdown_signal()).await {
         Ok(()) => ExitCode::from(exit::SUCCEEDED),
         Err(e) => {

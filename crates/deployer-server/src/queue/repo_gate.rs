@@ -1,0 +1,293 @@
+//! Holding deployments back while the configuration repository is unreachable.
+//!
+//! Every step of a deployment but the rollout watch reads the tip of the configuration
+//! branch, so a deployment started while the remote is down fails at once with
+//! `repo_unavailable`. [`RepoGate`] wraps the [`Engine`] the queue runs: before a deployment
+//! runs, it checks that the repository answers (one fetch, shared by every waiting deployment
+//! and reused for [`PROBE_REUSE`]); while it does not, the deployment waits, re-checking every
+//! [`PROBE_INTERVAL`], so that it starts within about a second of the remote's return. A
+//! deployment that has waited `repo_wait` runs anyway, and fails saying the repository is
+//! unavailable.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deployer_core::error::DeployError;
+use deployer_core::model::{DeployRequest, DeploymentId, DeploymentRecord};
+use deployer_core::ports::{ConfigRepo, RepoError, Store};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::engine::Engine;
+
+/// How long a successful check is trusted.
+pub const PROBE_REUSE: Duration = Duration::from_millis(500);
+/// How often a waiting deployment checks again.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The last check of the repository.
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    at: Instant,
+    reachable: bool,
+}
+
+/// An [`Engine`] that starts deployments only while the configuration repository answers.
+pub struct RepoGate {
+    inner: Arc<dyn Engine>,
+    repo: Arc<dyn ConfigRepo>,
+    store: Arc<dyn Store>,
+    wait: Duration,
+    last: Mutex<Option<Probe>>,
+}
+
+/// Whether a repository answer means "the remote is unreachable".
+fn unreachable(result: &Result<Option<deployer_core::ports::RepoFile>, RepoError>) -> bool {
+    matches!(result, Err(e) if e.retryable())
+}
+
+impl RepoGate {
+    /// Wraps `inner`; a deployment waits at most `wait` for the repository.
+    pub fn new(inner: Arc<dyn Engine>, repo: Arc<dyn ConfigRepo>, store: Arc<dyn Store>, wait: Duration) -> Self {
+        Self {
+            inner,
+            repo,
+            store,
+            wait,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// Whether the repository answers a fetch, checking at most once per [`PROBE_REUSE`] (and
+    /// once at a time) whoever asks.
+    async fn reachable(&self, path: &str) -> bool {
+        let mut last = self.last.lock().await;
+        if let Some(probe) = *last
+            && probe.at.elapsed() < PROBE_REUSE
+        {
+            return probe.reachable;
+        }
+        let reachable = !unreachable(&self.repo.read_file(path, true).await);
+        *last = Some(Probe {
+            at: Instant::now(),
+            reachable,
+        });
+        reachable
+    }
+
+    /// Waits until the repository answers or `self.wait` passed; returns whether it answers.
+    async fn wait_for_repo(&self, record: &DeploymentRecord) -> bool {
+        let [path, _] = record.request.target.candidate_paths();
+        let deadline = Instant::now() + self.wait;
+        let mut logged = false;
+        loop {
+            if self.reachable(&path).await {
+                if logged {
+                    tracing::info!(message = "Configuration repository reachable again; deployment goes on.", deployment_id = %record.id);
+                }
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            if !logged {
+                tracing::warn!(message = "Configuration repository unreachable; deployment waits for it.", deployment_id = %record.id, wait_max = ?self.wait);
+                logged = true;
+            }
+            tokio::time::sleep(PROBE_INTERVAL.min(deadline.saturating_duration_since(Instant::now()))).await;
+        }
+    }
+}
+
+#[async_trait]
+impl Engine for RepoGate {
+    async fn validate(&self, request: &DeployRequest) -> Result<(), DeployError> {
+        self.inner.validate(request).await
+    }
+
+    async fn run(&self, id: DeploymentId) -> Result<DeploymentRecord, DeployError> {
+        if let Some(record) = self.store.get_deployment(id).await?
+            && !record.status.is_terminal()
+            && !self.wait_for_repo(&record).await
+        {
+            tracing::warn!(message = "Configuration repository still unreachable; running the deployment anyway.", deployment_id = %id);
+        }
+        self.inner.run(id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use deployer_core::model::Status;
+    use deployer_core::model::{DeploymentEvent, Target};
+    use deployer_core::ports::{
+        CommitOutcome, CommitSpec, DeploymentFilter, FileEdit, Inserted, PageRequest, RepoFile, StoreError,
+    };
+
+    use super::*;
+
+    /// A repository whose remote is up or down, counting fetches.
+    #[derive(Default)]
+    struct Remote {
+        down: AtomicBool,
+        fetches: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl ConfigRepo for Remote {
+        async fn read_file(&self, _: &str, refresh: bool) -> Result<Option<RepoFile>, RepoError> {
+            if refresh {
+                self.fetches.fetch_add(1, Ordering::SeqCst);
+            }
+            if self.down.load(Ordering::SeqCst) {
+                return Err(RepoError::Unavailable {
+                    message: "connection refused".to_owned(),
+                });
+            }
+            Ok(None)
+        }
+        async fn list_app_files(&self) -> Result<Vec<String>, RepoError> {
+            Ok(Vec::new())
+        }
+        async fn commit_edit(&self, _: &CommitSpec, _: Arc<dyn FileEdit>) -> Result<CommitOutcome, RepoError> {
+            Err(RepoError::Internal {
+                message: "not used".to_owned(),
+            })
+        }
+        async fn find_commit_with_trailer(&self, _: &str, _: &str) -> Result<Option<String>, RepoError> {
+            Ok(None)
+        }
+    }
+
+    /// A store holding one queued deployment.
+    struct OneRecord(DeploymentRecord);
+
+    #[async_trait]
+    impl Store for OneRecord {
+        async fn insert_deployment(&self, _: &DeploymentRecord, _: &[DeploymentEvent]) -> Result<Inserted, StoreError> {
+            Ok(Inserted::New)
+        }
+        async fn update_deployment(&self, _: &DeploymentRecord, _: &[DeploymentEvent]) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn get_deployment(&self, _: DeploymentId) -> Result<Option<DeploymentRecord>, StoreError> {
+            Ok(Some(self.0.clone()))
+        }
+        async fn list_deployments(
+            &self,
+            _: &DeploymentFilter,
+            _: &PageRequest,
+        ) -> Result<Vec<DeploymentRecord>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn unfinished_deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn last_deployment(&self, _: &Target, _: Option<Status>) -> Result<Option<DeploymentRecord>, StoreError> {
+            Ok(None)
+        }
+        async fn events(&self, _: DeploymentId, _: i64) -> Result<Vec<DeploymentEvent>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// An engine that records when it ran.
+    struct Runs(std::sync::Mutex<Vec<Instant>>, DeploymentRecord);
+
+    #[async_trait]
+    impl Engine for Runs {
+        async fn validate(&self, _: &DeployRequest) -> Result<(), DeployError> {
+            Ok(())
+        }
+        async fn run(&self, _: DeploymentId) -> Result<DeploymentRecord, DeployError> {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(Instant::now());
+            Ok(self.1.clone())
+        }
+    }
+
+    fn queued() -> DeploymentRecord {
+        let request = DeployRequest {
+            target: "r/c/api".parse().unwrap_or_else(|e| panic!("{e}")),
+            image: None,
+            container: None,
+            change: deployer_core::model::ImageChange::None,
+            method: deployer_core::model::Method::Restart,
+            reason: None,
+            timeout: None,
+            source: deployer_core::model::Source::default(),
+            requested_by: "ci".to_owned(),
+            idempotency_key: None,
+            environment: None,
+            force: false,
+            rollback_of: None,
+        };
+        let now = chrono::Utc::now();
+        DeploymentRecord::accepted(DeploymentId::generate(now), request, now)
+    }
+
+    fn gate(remote: &Arc<Remote>, wait: Duration) -> (RepoGate, Arc<Runs>) {
+        let record = queued();
+        let runs = Arc::new(Runs(std::sync::Mutex::new(Vec::new()), record.clone()));
+        let gate = RepoGate::new(runs.clone(), remote.clone(), Arc::new(OneRecord(record)), wait);
+        (gate, runs)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deployment_waits_for_the_repository_and_starts_soon_after_it_returns() {
+        let remote = Arc::new(Remote::default());
+        remote.down.store(true, Ordering::SeqCst);
+        let (gate, runs) = gate(&remote, Duration::from_secs(300));
+        let started = Instant::now();
+        let back = {
+            let remote = remote.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                remote.down.store(false, Ordering::SeqCst);
+            })
+        };
+        let id = DeploymentId::generate(chrono::Utc::now());
+        assert!(gate.run(id).await.is_ok());
+        let _ = back.await;
+        let ran = runs.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        assert_eq!(ran.len(), 1);
+        let waited = ran[0] - started;
+        assert!(
+            waited >= Duration::from_secs(30) && waited <= Duration::from_secs(32),
+            "waited {waited:?}"
+        );
+        assert!(remote.fetches.load(Ordering::SeqCst) <= 33);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deployment_runs_anyway_once_its_wait_is_over() {
+        let remote = Arc::new(Remote::default());
+        remote.down.store(true, Ordering::SeqCst);
+        let (gate, runs) = gate(&remote, Duration::from_secs(5));
+        let started = Instant::now();
+        let id = DeploymentId::generate(chrono::Utc::now());
+        assert!(gate.run(id).await.is_ok());
+        let ran = runs.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        assert_eq!(ran.len(), 1);
+        assert!(ran[0] - started <= Duration::from_secs(6));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reachable_repository_is_checked_once_for_many_deployments() {
+        let remote = Arc::new(Remote::default());
+        let (gate, runs) = gate(&remote, Duration::from_secs(5));
+        for _ in 0..10 {
+            assert!(gate.run(DeploymentId::generate(chrono::Utc::now())).await.is_ok());
+        }
+        assert_eq!(
+            runs.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len(),
+            10
+        );
+        assert_eq!(remote.fetches.load(Ordering::SeqCst), 1);
+    }
+}
