@@ -285,11 +285,15 @@ impl Executor {
 
     async fn find_file(&self, request: &DeployRequest, refresh: bool) -> Result<RepoFile, DeployError> {
         let target = &request.target;
-        for path in target.candidate_paths() {
-            match self.ports.repo.read_file(&path, refresh).await {
-                Ok(Some(file)) => return Ok(file),
-                Ok(None) => {}
-                Err(e) => return Err(repo_error_to_deploy(e)),
+        // A file someone else added since the last fetch is found by fetching once more.
+        let attempts: &[bool] = if refresh { &[true] } else { &[false, true] };
+        for &fetch in attempts {
+            for path in target.candidate_paths() {
+                match self.ports.repo.read_file(&path, fetch).await {
+                    Ok(Some(file)) => return Ok(file),
+                    Ok(None) => {}
+                    Err(e) => return Err(repo_error_to_deploy(e)),
+                }
             }
         }
         let dir = format!("{}/", target.apps_dir());

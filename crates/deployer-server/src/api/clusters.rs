@@ -34,7 +34,11 @@ pub struct ClusterView {
     pub region: String,
     /// The cluster.
     pub cluster: String,
-    /// Whether its API server answered.
+    /// Whether credentials for it are configured (`[[clusters]]`). A cluster found only in the
+    /// repository layout is listed with `false`: `commit-only` deploys still work for it (a
+    /// GitOps tool syncs it), the other methods need credentials.
+    pub configured: bool,
+    /// Whether its API server answered (always `false` when not configured).
     pub reachable: bool,
     /// The application files of `<region>/<cluster>/apps/`.
     pub apps: Vec<AppView>,
@@ -130,7 +134,8 @@ async fn app(state: &AppState, path: String, file: String) -> AppView {
 }
 
 async fn cluster(state: &AppState, key: ClusterKey, files: Vec<(String, String)>) -> ClusterView {
-    let reachable = match state.clusters.cluster(&key) {
+    let configured = state.clusters.cluster(&key);
+    let reachable = match &configured {
         Some(c) => tokio::time::timeout(PROBE_TIMEOUT, c.reachable())
             .await
             .unwrap_or(false),
@@ -144,6 +149,7 @@ async fn cluster(state: &AppState, key: ClusterKey, files: Vec<(String, String)>
     ClusterView {
         region: key.region.to_string(),
         cluster: key.cluster.to_string(),
+        configured: configured.is_some(),
         reachable,
         apps,
     }
@@ -160,6 +166,14 @@ pub async fn clusters(State(state): State<AppState>) -> Result<Json<ClusterList>
             by_cluster.entry((region, cluster)).or_default().push((path, stem));
         }
     }
+    // Clusters found only in the repository layout are listed too, after the configured ones.
+    let mut discovered: Vec<ClusterKey> = by_cluster
+        .keys()
+        .filter_map(|(region, cluster)| format!("{region}/{cluster}").parse::<ClusterKey>().ok())
+        .filter(|k| !keys.contains(k))
+        .collect();
+    discovered.sort();
+    keys.extend(discovered);
     let views = keys.into_iter().map(|key| {
         let mut files = by_cluster
             .remove(&(key.region.to_string(), key.cluster.to_string()))

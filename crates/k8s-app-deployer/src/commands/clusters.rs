@@ -23,10 +23,12 @@ pub async fn run(args: ClientArgs) -> ExitCode {
             let clusters = v.get("clusters").and_then(Value::as_array).cloned().unwrap_or_default();
             for c in clusters {
                 let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-                let reachable = match c.get("reachable").and_then(Value::as_bool) {
-                    Some(true) => "reachable",
-                    Some(false) => "UNREACHABLE",
-                    None => "unknown",
+                let configured = c.get("configured").and_then(Value::as_bool).unwrap_or(true);
+                let reachable = match (configured, c.get("reachable").and_then(Value::as_bool)) {
+                    (false, _) => "no credentials configured: commit-only",
+                    (true, Some(true)) => "reachable",
+                    (true, Some(false)) => "UNREACHABLE",
+                    (true, None) => "unknown",
                 };
                 println!("{}/{}  ({reachable})", s("region"), s("cluster"));
                 for app in c.get("apps").and_then(Value::as_array).cloned().unwrap_or_default() {

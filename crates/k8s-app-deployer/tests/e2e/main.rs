@@ -245,3 +245,39 @@ async fn the_command_the_demo_prints_deploys_successfully() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("succeeded"));
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_known_only_from_the_repository_takes_commit_only_deploys() {
+    let demo = Demo::start().await;
+    // Someone adds a cluster that a GitOps tool syncs; the deployer has no credentials for it.
+    let other = tempfile::tempdir().expect("a temporary directory");
+    clone_remote(&demo.remote(), other.path());
+    let apps = other.path().join("eu-central-1/gitops-1/apps");
+    std::fs::create_dir_all(&apps).expect("mkdir");
+    let web = std::fs::read_to_string(other.path().join(WEB)).expect("the sample web app");
+    std::fs::write(apps.join("web.yaml"), &web).expect("write");
+    git_in(other.path(), &["add", "--all"]);
+    git_in(other.path(), &["commit", "--quiet", "-m", "add the gitops-1 cluster"]);
+    git_in(other.path(), &["push", "--quiet", "origin", "main"]);
+
+    let mut request = body("eu-central-1", "gitops-1", "web", "1.7.0");
+    request["method"] = json!("commit-only");
+    let (_, record) = demo.deploy(request, true).await;
+    assert_eq!(record["status"], "succeeded", "{record}");
+    assert!(demo.file_at_tip("eu-central-1/gitops-1/apps/web.yaml").contains("web:1.7.0"));
+
+    let (status, answer) = demo.deploy(body("eu-central-1", "gitops-1", "web", "1.7.1"), false).await;
+    assert_eq!(status, 404, "applying needs credentials: {answer}");
+    assert_eq!(answer["error"]["code"], "cluster_not_found");
+
+    let (_, listing) = demo.get("/api/v1/clusters").await;
+    let found = listing["clusters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["region"] == "eu-central-1" && c["cluster"] == "gitops-1")
+        .cloned()
+        .unwrap_or_else(|| panic!("the discovered cluster is listed: {listing}"));
+    assert_eq!(found["configured"], false);
+    assert_eq!(found["apps"][0]["images"], json!(["ghcr.io/example/web:1.7.0"]));
+}
