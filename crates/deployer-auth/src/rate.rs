@@ -131,10 +131,11 @@ impl<'de> Deserialize<'de> for Quota {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitSettings {
-    /// The limit of each authenticated token: `{ requests = 300, per = "1m" }` by default.
+    /// The limit of each authenticated token: `{ requests = 6000, per = "1m" }` by default, so that
+    /// one CI token can still redeploy a fleet of thousands of services at once.
     pub per_token: Quota,
     /// The limit of each client address (IPv6: each /64), authenticated or not:
-    /// `{ requests = 600, per = "1m" }` by default.
+    /// `{ requests = 12000, per = "1m" }` by default.
     pub per_ip: Quota,
     /// The most keys remembered at once (default 100 000, a few megabytes).
     pub max_keys: usize,
@@ -144,11 +145,11 @@ impl Default for RateLimitSettings {
     fn default() -> Self {
         Self {
             per_token: Quota {
-                requests: 300,
+                requests: 6000,
                 per: Duration::from_secs(60),
             },
             per_ip: Quota {
-                requests: 600,
+                requests: 12000,
                 per: Duration::from_secs(60),
             },
             max_keys: 100_000,

@@ -33,7 +33,9 @@ pub struct EventsAdmin {
 
 impl std::fmt::Debug for EventsAdmin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventsAdmin").field("sinks", &self.sinks).finish_non_exhaustive()
+        f.debug_struct("EventsAdmin")
+            .field("sinks", &self.sinks)
+            .finish_non_exhaustive()
     }
 }
 
@@ -141,21 +143,20 @@ fn invalid(message: impl Into<String>) -> ApiError {
 
 /// The configured sink named `name`.
 fn sink(admin: &EventsAdmin, name: &str) -> Result<SinkName, ApiError> {
-    admin
-        .sinks
-        .iter()
-        .find(|s| s.as_str() == name)
-        .cloned()
-        .ok_or_else(|| {
-            let known: Vec<String> = admin.sinks.iter().map(|s| format!("`{s}`")).collect();
-            let shown: String = name.chars().take(64).flat_map(char::escape_default).collect();
-            ApiError::client(StatusCode::NOT_FOUND, "sink_not_found", format!("no sink is named `{shown}`"))
-                .with_hint(if known.is_empty() {
-                    "no sink is configured; see `[sinks]`".to_owned()
-                } else {
-                    format!("configured sinks: {}", known.join(", "))
-                })
+    admin.sinks.iter().find(|s| s.as_str() == name).cloned().ok_or_else(|| {
+        let known: Vec<String> = admin.sinks.iter().map(|s| format!("`{s}`")).collect();
+        let shown: String = name.chars().take(64).flat_map(char::escape_default).collect();
+        ApiError::client(
+            StatusCode::NOT_FOUND,
+            "sink_not_found",
+            format!("no sink is named `{shown}`"),
+        )
+        .with_hint(if known.is_empty() {
+            "no sink is configured; see `[sinks]`".to_owned()
+        } else {
+            format!("configured sinks: {}", known.join(", "))
         })
+    })
 }
 
 /// Lists dead events, oldest first.
@@ -200,8 +201,12 @@ pub async fn retry(
     let raw = id.map(|Path(p)| p).unwrap_or_default();
     let not_found = || {
         let shown: String = raw.chars().take(32).flat_map(char::escape_default).collect();
-        ApiError::client(StatusCode::NOT_FOUND, "event_not_found", format!("no outbox entry has the id `{shown}`"))
-            .with_hint("list dead events with `GET /api/v1/events?state=dead`")
+        ApiError::client(
+            StatusCode::NOT_FOUND,
+            "event_not_found",
+            format!("no outbox entry has the id `{shown}`"),
+        )
+        .with_hint("list dead events with `GET /api/v1/events?state=dead`")
     };
     let id = raw.parse::<i64>().map_err(|_| not_found())?;
     let admin = admin(ext)?;

@@ -124,6 +124,14 @@ fn check_server(s: &ServerSettings, problems: &mut Vec<Problem>) {
     if s.sse_keep_alive.is_zero() {
         problems.push(Problem::new("server.sse_keep_alive", "must be longer than zero"));
     }
+    if let Some(tls) = &s.tls
+        && let Err(e) = crate::transport::tls::check(tls)
+    {
+        problems.push(
+            Problem::new("server.tls", e.to_string())
+                .hint("give a PEM certificate chain in `cert_file` and its PEM private key in `key_file`"),
+        );
+    }
 }
 
 fn check_queue(q: &QueueSettings, problems: &mut Vec<Problem>) {

@@ -16,6 +16,10 @@
 //! [[auth.tokens]]
 //! name = "ci"
 //! token_env = "DEPLOYER_CI_TOKEN"
+//! scopes = ["deploy:staging/*/*/*", "read:*"]   # `admin:*` when absent
+//!
+//! [auth.rate_limits]
+//! per_token = { requests = 6000, per = "1m" }
 //!
 //! [triggers.environments.staging]
 //! targets = ["eu-west-1/stage-1"]

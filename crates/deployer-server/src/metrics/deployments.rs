@@ -118,3 +118,84 @@ impl Notifier for Tee {
         self.second.changed(record, events);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use deployer_core::model::{DeployRequest, DeploymentId, EventKind, Status};
+
+    use super::*;
+
+    fn record() -> DeploymentRecord {
+        let request: DeployRequest = serde_json::from_value(serde_json::json!({
+            "target": {"region": "r", "cluster": "c", "file": "api"},
+            "change": {"type": "tag", "tag": "v2"},
+            "method": "apply",
+            "source": {"kind": "api"},
+            "requested_by": "tester",
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 7, 0, 0).single().unwrap_or_default();
+        DeploymentRecord::accepted(DeploymentId::generate(t0), request, t0)
+    }
+
+    fn encoded(registry: &Registry) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, registry).unwrap_or_else(|e| panic!("{e}"));
+        out
+    }
+
+    #[test]
+    fn only_the_change_that_ends_a_deployment_is_counted_with_its_phase_durations() {
+        let mut registry = Registry::default();
+        let metrics = DeploymentMetrics::register(&mut registry);
+        let mut r = record();
+        let t0 = r.created_at;
+        metrics.changed(&r, &[DeploymentEvent::new(EventKind::Queued, &r, t0)]);
+        r.enter(Phase::Committed, t0 + chrono::Duration::seconds(2));
+        metrics.changed(&r, &[DeploymentEvent::new(EventKind::Committed, &r, t0)]);
+        r.enter(Phase::Applied, t0 + chrono::Duration::seconds(3));
+        metrics.changed(&r, &[]);
+        r.finish(Status::Succeeded, t0 + chrono::Duration::seconds(10));
+        metrics.changed(&r, &[DeploymentEvent::new(EventKind::Succeeded, &r, t0)]);
+        let text = encoded(&registry);
+        for line in [
+            r#"deployer_deployments_total{status="succeeded",method="apply"} 1"#,
+            r#"deployer_deployment_phase_duration_seconds_count{stage="queued_to_committed"} 1"#,
+            r#"deployer_deployment_phase_duration_seconds_sum{stage="queued_to_committed"} 2.0"#,
+            r#"deployer_deployment_phase_duration_seconds_sum{stage="committed_to_applied"} 1.0"#,
+            r#"deployer_deployment_phase_duration_seconds_sum{stage="applied_to_finished"} 7.0"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+        }
+        assert!(
+            !text.contains("status=\"running\""),
+            "unfinished changes are not counted:\n{text}"
+        );
+    }
+
+    #[test]
+    fn a_commit_only_deployment_has_no_apply_stages() {
+        let mut registry = Registry::default();
+        let metrics = DeploymentMetrics::register(&mut registry);
+        let mut r = record();
+        r.request.method = deployer_core::model::Method::CommitOnly;
+        let t0 = r.created_at;
+        r.enter(Phase::Committed, t0 + chrono::Duration::seconds(1));
+        r.fail(
+            deployer_core::model::Failure {
+                code: "push_failed".to_owned(),
+                message: "x".to_owned(),
+                pods: Vec::new(),
+            },
+            t0 + chrono::Duration::seconds(2),
+        );
+        metrics.changed(&r, &[DeploymentEvent::new(EventKind::Failed, &r, t0)]);
+        let text = encoded(&registry);
+        assert!(
+            text.contains(r#"deployer_deployments_total{status="failed",method="commit-only"} 1"#),
+            "{text}"
+        );
+        assert!(!text.contains(r#"stage="applied_to_finished""#), "{text}");
+    }
+}

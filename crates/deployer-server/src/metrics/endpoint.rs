@@ -19,8 +19,12 @@ pub struct Served(pub Arc<Registry>);
 /// Encodes the registry.
 pub async fn metrics(served: Option<Extension<Served>>) -> Response {
     let Some(Extension(Served(registry))) = served else {
-        return ApiError::client(StatusCode::NOT_FOUND, "metrics_disabled", "this server does not keep metrics")
-            .into_response();
+        return ApiError::client(
+            StatusCode::NOT_FOUND,
+            "metrics_disabled",
+            "this server does not keep metrics",
+        )
+        .into_response();
     };
     let mut body = String::new();
     match prometheus_client::encoding::text::encode(&mut body, &registry) {

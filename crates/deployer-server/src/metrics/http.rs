@@ -66,3 +66,31 @@ pub async fn track(State(metrics): State<HttpMetrics>, request: Request, next: N
     metrics.record(&method, route.as_deref(), response.status().as_u16());
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Method;
+
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_by_route_template_and_odd_methods_share_a_series() {
+        let mut registry = Registry::default();
+        let metrics = HttpMetrics::register(&mut registry);
+        metrics.record(&Method::GET, Some("/api/v1/deployments/{id}"), 200);
+        metrics.record(&Method::GET, Some("/api/v1/deployments/{id}"), 200);
+        metrics.record(&Method::from_bytes(b"BREW").unwrap_or(Method::GET), None, 404);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            text.contains(
+                r#"deployer_http_requests_total{method="GET",route="/api/v1/deployments/{id}",status="200"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"deployer_http_requests_total{method="other",route="(unmatched)",status="404"} 1"#),
+            "{text}"
+        );
+    }
+}

@@ -38,7 +38,11 @@ impl Collector for QueueGauges {
         let stats = queue.stats();
         for (name, help, value) in [
             ("deployer_queue_depth", "Deployments waiting or running.", stats.queued),
-            ("deployer_queue_busy_targets", "Targets with deployments waiting or running.", stats.busy_targets),
+            (
+                "deployer_queue_busy_targets",
+                "Targets with deployments waiting or running.",
+                stats.busy_targets,
+            ),
         ] {
             let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
             let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;

@@ -6,7 +6,7 @@ use deployer_core::model::DeploymentRecord;
 use super::Queue;
 
 /// Told about each deployment a worker ran to its end, before the worker takes the target's
-/// next deployment, so that what it queues for the same target runs next.
+/// next deployment (what it queues for the same target runs after those already waiting).
 #[async_trait]
 pub trait Finished: Send + Sync {
     /// `record` is the deployment as the run left it (terminal unless the run was cut short);

@@ -3,6 +3,9 @@
 //! Deployments to one target (`region/cluster/file`) run strictly one after another, in the
 //! order they were accepted; different targets run in parallel, at most `concurrency` at a
 //! time. Each target with work has one worker task, which exits once its queue is empty.
+//! A cluster never has more than `cluster_concurrency` deployments running, and a worker takes
+//! its cluster's slot before a global one, so a slow or unreachable cluster cannot take every
+//! worker from the others.
 //!
 //! The queue is bounded twice: `capacity` deployments waiting or running in total (beyond it
 //! new requests get a 503) and `per_target` for one target (beyond it a 429). A slot is
@@ -14,6 +17,8 @@
 
 /// Automatic rollbacks of failed deployments, as the `[[policies]]` say.
 pub mod auto_rollback;
+#[cfg(test)]
+mod cluster_slots_tests;
 mod dispatcher;
 mod finished;
 /// Holding deployments back while the configuration repository is unreachable.

@@ -62,9 +62,9 @@ pub enum TlsError {
         /// What is wrong.
         reason: String,
     },
-    /// rustls refused the key or the configuration.
-    #[error("the certificate or key is not usable")]
-    Refused(#[source] rustls::Error),
+    /// rustls refused the key or the configuration (its message quotes no key material).
+    #[error("the certificate or key is not usable: {0}")]
+    Refused(rustls::Error),
 }
 
 impl TlsError {
@@ -105,6 +105,15 @@ pub fn load(settings: &TlsSettings, provider: &CryptoProvider) -> Result<Arc<Cer
         .map_err(|_| unreadable(&settings.key_file, "no PEM private key in it"))?;
     let certified = CertifiedKey::from_der(chain, key, provider).map_err(TlsError::Refused)?;
     Ok(Arc::new(certified))
+}
+
+/// Checks that the certificate and key of `settings` can be loaded (at start-up, so that a
+/// bad file is reported with the configuration's other problems).
+///
+/// # Errors
+/// [`TlsError`] naming the file, or rustls's refusal.
+pub fn check(settings: &TlsSettings) -> Result<(), TlsError> {
+    load(settings, &provider()).map(|_| ())
 }
 
 fn modified(settings: &TlsSettings) -> Option<(SystemTime, SystemTime)> {

@@ -698,3 +698,17 @@ async fn https_serves_the_configured_certificate_with_hsts_and_reloads_it_when_i
         "the old certificate is no longer served"
     );
 }
+
+#[test]
+fn an_unreadable_certificate_is_a_configuration_problem_at_start_up() {
+    let raw = deployer_server::config::RawConfig::from_parts(
+        "[server.tls]\ncert_file = \"/nonexistent/tls.crt\"\nkey_file = \"/nonexistent/tls.key\"\n",
+        Vec::new(),
+    );
+    let problems = Settings::from_raw(&raw).err().map(|e| e.problems).unwrap_or_default();
+    let tls = problems.iter().find(|p| p.key == "server.tls");
+    assert!(
+        tls.is_some_and(|p| p.message.contains("/nonexistent/tls.crt")),
+        "{problems:?}"
+    );
+}

@@ -29,7 +29,7 @@ struct SampleApp {
     content: &'static str,
 }
 
-const SAMPLE_APPS: [SampleApp; 3] = [
+const SAMPLE_APPS: [SampleApp; 4] = [
     SampleApp {
         file: "web",
         content: r#"# The storefront. Managed by k8s-app-deployer: only the image tag is edited.
@@ -123,7 +123,32 @@ spec:
           image: 'ghcr.io/example/worker:0.9.1'
 "#,
     },
+    SampleApp {
+        file: "shop",
+        content: r#"# Built on Docker Hub: pushes to example/shop deploy to development and staging.
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shop
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: shop
+  template:
+    metadata:
+      labels:
+        app: shop
+    spec:
+      containers:
+        - name: shop
+          image: example/shop:1.0.0
+"#,
+    },
 ];
+
+/// The Docker Hub repository whose pushes the demo's hook accepts.
+pub const DOCKERHUB_REPOSITORY: &str = "example/shop";
 
 fn context_name(region: &str, cluster: &str) -> String {
     format!("{region}-{cluster}")
@@ -191,7 +216,7 @@ fn toml_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
 }
 
-fn demo_config(listen: &str, token: &str, dir: &Path, kubeconfig: &Path) -> String {
+fn demo_config(listen: &str, token: &str, hook_token: &str, dir: &Path, kubeconfig: &Path) -> String {
     let path = |p: PathBuf| toml_string(&p.to_string_lossy());
     let mut cfg = format!(
         r#"# Written by `k8s-app-deployer demo`: an ordinary configuration, usable with `serve`.
@@ -229,6 +254,25 @@ url = {store}
         ));
     }
     cfg.push_str(DEMO_TRIGGERS);
+    cfg.push_str(&format!(
+        r#"
+[[triggers.rules]]
+name = "shop-from-docker-hub"
+repositories = ["docker.io/{DOCKERHUB_REPOSITORY}"]
+files = ["shop"]
+environments = ["development", "staging"]
+triggers = ["registry", "ci", "api"]
+tags = {{ semver = ">=0.1.0" }}
+
+[[triggers.hooks]]
+name = "docker-hub"
+provider = "dockerhub"
+secret = {hook}
+repositories = [{repo}]
+"#,
+        hook = toml_string(hook_token),
+        repo = toml_string(DOCKERHUB_REPOSITORY),
+    ));
     cfg
 }
 
@@ -321,14 +365,18 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let remote = dir.join("config-repo.git");
     seed_repository(&remote, &dir.join("seed"))?;
 
-    // Reuse the token of an earlier run with the same data directory.
-    let token = std::fs::read_to_string(dir.join("demo.json"))
+    // Reuse the secrets of an earlier run with the same data directory.
+    let earlier = std::fs::read_to_string(dir.join("demo.json"))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v.get("token").and_then(|t| t.as_str()).map(str::to_owned))
-        .unwrap_or_else(random_token);
+        .unwrap_or_default();
+    let token = earlier["token"].as_str().map(str::to_owned).unwrap_or_else(random_token);
+    let hook_token = earlier["webhooks"]["dockerhub"]["token"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| random_token().replacen("demo-", "hook-", 1));
     let config_path = dir.join("deployer.toml");
-    std::fs::write(&config_path, demo_config(&args.listen, &token, &dir, &kubeconfig))?;
+    std::fs::write(&config_path, demo_config(&args.listen, &token, &hook_token, &dir, &kubeconfig))?;
 
     let raw = RawConfig::collect(Some(&config_path)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let settings = Settings::from_raw(&raw).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -349,16 +397,18 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             json!({"region": region, "cluster": cluster, "context": context_name(region, cluster), "server": sim.url()})
         })
         .collect();
+    let hook_url = format!("{url}/webhooks/dockerhub/{hook_token}");
     let facts = json!({
         "url": url,
         "token": token,
+        "webhooks": {"dockerhub": {"url": hook_url, "token": hook_token, "repositories": [DOCKERHUB_REPOSITORY]}},
         "kubeconfig": kubeconfig,
         "config_repo_remote": remote,
         "data_dir": dir,
         "clusters": clusters,
     });
     std::fs::write(dir.join("demo.json"), serde_json::to_vec_pretty(&facts)?)?;
-    print_welcome(&url, &token, &kubeconfig, &remote, &dir);
+    print_welcome(&url, &token, &hook_url, &kubeconfig, &remote, &dir);
 
     let served = server.serve(listener, deployer_server::shutdown_signal()).await;
     for sim in sims {
@@ -368,7 +418,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(exit::SUCCEEDED))
 }
 
-fn print_welcome(url: &str, token: &str, kubeconfig: &Path, remote: &Path, dir: &Path) {
+fn print_welcome(url: &str, token: &str, hook_url: &str, kubeconfig: &Path, remote: &Path, dir: &Path) {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "k8s-app-deployer".to_owned());
@@ -395,12 +445,18 @@ Or with curl:
 See the failure path (pods never become ready):
   {exe} deploy --region dc1 --cluster dev-1 --file worker --tag 1.0.0-never-ready --timeout 30s --wait
 
+Simulate a Docker Hub push of {repo}:1.1.0 (deploys `shop` to dc1/dev-1 and us-west-2/staging-1):
+  curl -sS -H 'Content-Type: application/json' \
+    -d '{{"push_data":{{"tag":"1.1.0","pusher":"you"}},"repository":{{"repo_name":"{repo}","namespace":"example","name":"shop"}}}}' \
+    '{hook_url}'
+
 Look at the clusters and the repository:
   KUBECONFIG={kubeconfig} kubectl --context us-west-2-staging-1 get deploy,rs,pods
   git --git-dir {remote} log --stat -3
 
 Press Ctrl-C to stop."#,
         clusters = clusters.join(", "),
+        repo = DOCKERHUB_REPOSITORY,
         contexts = CLUSTERS.iter().map(|(r, c)| context_name(r, c)).collect::<Vec<_>>().join(", "),
         kubeconfig = kubeconfig.display(),
         remote = remote.display(),

@@ -281,3 +281,46 @@ async fn a_cluster_known_only_from_the_repository_takes_commit_only_deploys() {
     assert_eq!(found["configured"], false);
     assert_eq!(found["apps"][0]["images"], json!(["ghcr.io/example/web:1.7.0"]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_docker_hub_push_deploys_through_the_demo_hook_and_a_forged_one_does_not() {
+    let demo = Demo::start().await;
+    let hook = demo.facts["webhooks"]["dockerhub"]["url"].as_str().expect("demo.json names the hook").to_owned();
+    let before = demo.commit_count();
+    let push = json!({
+        "callback_url": "https://registry.hub.docker.com/u/example/shop/hook/abc/",
+        "push_data": {"tag": "1.1.0", "pusher": "ci-bot", "pushed_at": 1764138000},
+        "repository": {"repo_name": "example/shop", "namespace": "example", "name": "shop"}
+    });
+    let client = reqwest::Client::new();
+
+    // A wrong hook token deploys nothing.
+    let forged = client.post(format!("{}/webhooks/dockerhub/{}", demo.url(), "x".repeat(48))).json(&push).send().await.expect("answers");
+    assert!(forged.status().is_client_error(), "{}", forged.status());
+    assert_eq!(demo.commit_count(), before);
+
+    let resp = client.post(&hook).json(&push).send().await.expect("answers");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let answer: serde_json::Value = resp.json().await.expect("a JSON answer");
+    let deployments = answer["deployments"].as_array().cloned().unwrap_or_default();
+    let targets: Vec<String> = deployments.iter().map(|d| d["target"].to_string()).collect();
+    assert_eq!(deployments.len(), 2, "development and staging: {answer}");
+    for d in &deployments {
+        let id = d["id"].as_str().expect("an id");
+        let record = demo.wait_terminal(id).await;
+        assert_eq!(record["status"], "succeeded", "{record}");
+        assert_eq!(record["request"]["source"]["kind"], "registry", "{record}");
+    }
+    assert_eq!(demo.commit_count(), before + 2, "{targets:?}");
+    assert!(demo.file_at_tip("dc1/dev-1/apps/shop.yaml").contains("image: example/shop:1.1.0"));
+    assert!(demo.file_at_tip("us-west-2/staging-1/apps/shop.yaml").contains("image: example/shop:1.1.0"));
+    assert!(demo.file_at_tip("us-west-2/prod-1/apps/shop.yaml").contains("image: example/shop:1.0.0"), "production takes no registry pushes");
+    assert_eq!(demo.cluster_image("dc1-dev-1", "shop"), "example/shop:1.1.0");
+
+    // The same delivery again is absorbed: it answers with the first deployments, makes none.
+    let first: Vec<&str> = deployments.iter().filter_map(|d| d["id"].as_str()).collect();
+    let again: serde_json::Value = client.post(&hook).json(&push).send().await.expect("answers").json().await.expect("JSON");
+    let repeated = again["deployments"].as_array().cloned().unwrap_or_default();
+    assert!(repeated.iter().all(|d| d["id"].as_str().is_some_and(|id| first.contains(&id))), "{again}");
+    assert_eq!(demo.commit_count(), before + 2);
+}

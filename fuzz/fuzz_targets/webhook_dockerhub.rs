@@ -1,0 +1,12 @@
+//! The dockerhub webhook parser, authenticated: never panics, whatever the body.
+
+#![no_main]
+
+mod common;
+
+use deployer_triggers::webhook::dockerhub;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = dockerhub::receive(&common::hooks(), common::TOKEN, data);
+});
