@@ -22,6 +22,8 @@ pub mod http;
 pub mod kafka;
 /// An in-memory outbox with the store's semantics.
 pub mod memory;
+/// The delivery workers' counters as Prometheus metrics.
+pub mod metrics;
 /// The outbox as the worker sees it.
 pub mod outbox;
 /// Secrets given inline, in a file or in an environment variable.

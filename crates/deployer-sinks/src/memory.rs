@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use deployer_core::model::DeploymentEvent;
 use deployer_core::ports::StoreError;
 
-use crate::outbox::{ItemId, OutboxItem, OutboxSource, SinkName};
+use crate::outbox::{ItemId, OrderingKey, OutboxItem, OutboxSource, SinkName};
 
 /// Where an in-memory entry is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,9 +127,23 @@ impl OutboxSource for MemoryOutbox {
             .and_then(|d| now.checked_add_signed(d))
             .unwrap_or(now);
         let mut entries = self.lock();
+        // As in the store: an entry waits while an earlier pending entry of its target is not due.
+        let mut held_from: std::collections::HashMap<OrderingKey, i64> = std::collections::HashMap::new();
+        for e in entries
+            .iter()
+            .filter(|e| &e.sink == sink && e.state == EntryState::Pending && e.next_attempt_at > now)
+        {
+            let seq = held_from.entry(OrderingKey::of(&e.event)).or_insert(e.event.seq);
+            *seq = (*seq).min(e.event.seq);
+        }
         let mut due: Vec<&mut EntrySnapshot> = entries
             .iter_mut()
             .filter(|e| &e.sink == sink && e.state == EntryState::Pending && e.next_attempt_at <= now)
+            .filter(|e| {
+                held_from
+                    .get(&OrderingKey::of(&e.event))
+                    .is_none_or(|held| *held > e.event.seq)
+            })
             .collect();
         due.sort_by_key(|e| (e.event.seq, e.id));
         Ok(due

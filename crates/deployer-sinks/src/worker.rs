@@ -20,11 +20,12 @@
 //! not record is recorded first on the next round (so nothing is delivered twice because of
 //! it, nor out of order).
 //!
-//! # Caveat
-//! The hold on a key lives in this worker's memory. After a restart, an entry enqueued behind
-//! a failed one may be claimed while the failed one waits for its retry time. A claim that
-//! returns only the oldest pending entry of each target closes this gap and needs a store
-//! change.
+//! # After a restart
+//! The hold on a key lives in this worker's memory, and the outbox keeps the order too: a
+//! claim leaves out an entry while an earlier pending entry of its target is not due (leased
+//! by a worker that died, or failed and waiting for its retry time). So after a crash a
+//! target's events wait for the dead worker's leases to end and then go out in order; other
+//! targets are not held up.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;

@@ -187,6 +187,57 @@ and refuse a `t` more than five minutes from your clock. 2xx means delivered; 40
 (with `Retry-After`) and 5xx are retried with exponential backoff; any other status makes the
 event dead (listed and retried by an operator).
 
+## Dead events
+
+An event is *dead* for a sink after a permanent error (a 4xx other than 408/425/429, a Slack
+`channel_not_found`, a Kafka record the broker refuses) or after `[sinks.delivery] max_attempts`
+failed deliveries. Later events of the same target go on. Dead events stay in the outbox with
+their last error until an operator revives them (needs a token with `admin:*`):
+
+| request | what it does |
+|---|---|
+| `GET /api/v1/events?state=dead[&sink=kafka][&limit=100]` | lists dead events, oldest first: outbox `id`, `sink`, `attempts`, `last_error`, CloudEvent `event_id`, `seq`, `kind`, `deployment_id`, `target` |
+| `POST /api/v1/events/{id}/retry` | makes one dead event due again (attempts start from zero); `409 event_not_dead` if it is pending or delivered |
+| `POST /api/v1/events/retry?sink=kafka` | makes every dead event of the sink due again, e.g. once the broker is back |
+
+A revived event is delivered at the worker's next round (`[sinks.delivery] poll_interval`),
+with the same CloudEvent `id` as before.
+
+## Metrics
+
+`GET /metrics` on the API listener serves Prometheus metrics in the OpenMetrics text format.
+It is **not authenticated**, like `/healthz`: Prometheus scrapes it without a token, and no
+label carries a target, a caller or a secret (statuses, methods, route templates and the
+configured sink names only). Where the API is reachable from outside, block `/metrics` at the
+proxy or ingress.
+
+| metric | type | labels | meaning |
+|---|---|---|---|
+| `deployer_deployments_total` | counter | `status`, `method` | deployments that ended (`succeeded`, `failed`, `unchanged`) |
+| `deployer_deployment_phase_duration_seconds` | histogram | `stage` | `queued_to_committed`, `committed_to_applied`, `applied_to_finished` of deployments that ended, from their `phase_times` |
+| `deployer_queue_depth` | gauge | | deployments waiting or running |
+| `deployer_queue_busy_targets` | gauge | | targets with deployments waiting or running |
+| `deployer_outbox_pending` | gauge | `sink` | events waiting for the sink (retries and deliveries in flight included), read from the store every 5 s |
+| `deployer_outbox_oldest_pending_age_seconds` | gauge | `sink` | age of the oldest of those events; 0 when none waits |
+| `deployer_events_delivered_total` | counter | `sink` | events the sink accepted (since the process started) |
+| `deployer_events_skipped_total` | counter | `sink` | events the sink is configured not to send |
+| `deployer_events_delivery_failures_total` | counter | `sink` | failed delivery attempts, each retry counted |
+| `deployer_events_dead_total` | counter | `sink` | events given up on |
+| `deployer_events_in_flight` | gauge | `sink` | events claimed by the worker and not yet settled, plus targets held back by a failed event |
+| `deployer_outbox_errors_total` | counter | `sink` | outbox operations of the worker that failed |
+| `deployer_http_requests_total` | counter | `method`, `route`, `status` | HTTP answers; `route` is the route template, `(unmatched)` for unknown paths |
+
+A broker that is down shows as a growing `deployer_outbox_pending` and
+`deployer_outbox_oldest_pending_age_seconds` with `deployer_events_delivery_failures_total`
+rising; deployments are not held up by it.
+
+## Logs
+
+`serve` writes one JSON object per line to standard error. Every line written while a
+deployment runs carries its id as `span.deployment_id` (the `deployment` span, also listed in
+`spans`); lines about a deployment written outside a run carry `deployment_id` themselves.
+Delivery workers log `sink`, the outbox `item` and the event `seq`.
+
 ## Examples
 
 The examples use `source = "/k8s-app-deployer/us-prod"` and

@@ -296,6 +296,51 @@ async fn a_claim_that_ran_out_is_claimed_again_and_still_delivered_in_order() {
     );
 }
 
+#[tokio::test]
+async fn after_a_crash_a_targets_events_wait_for_the_dead_workers_lease_and_go_out_in_order() {
+    // A worker claimed the first event of target `a` and died. A fresh worker must not
+    // deliver `a`'s later events before it; target `b` is not held up.
+    let (events, a, b) = two_targets();
+    let sink = ScriptedSink::new(|_, _| Ok(Delivered::Sent));
+    let outbox = Arc::new(MemoryOutbox::new(Duration::from_millis(300)));
+    let first_of_a = events
+        .iter()
+        .find(|e| e.record.request.target.to_string() == a)
+        .unwrap()
+        .clone();
+    outbox.enqueue(sink.name(), first_of_a.clone(), chrono::Utc::now());
+    let dead_claim = deployer_sinks::OutboxSource::claim_due(outbox.as_ref(), sink.name(), 1, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(dead_claim.len(), 1);
+    let rest: Vec<_> = events.iter().filter(|e| e.seq != first_of_a.seq).cloned().collect();
+    enqueue_all(&outbox, sink.name(), &rest);
+    let (settled, _) = run_until_settled(
+        Arc::clone(&outbox),
+        Arc::clone(&sink),
+        fast_settings(),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(settled);
+    let delivered = sink.delivered();
+    let of = |key: &str| -> Vec<i64> { delivered.iter().filter(|d| d.1 == key).map(|d| d.0).collect() };
+    let expected = |key: &str| -> Vec<i64> {
+        events
+            .iter()
+            .filter(|e| e.record.request.target.to_string() == key)
+            .map(|e| e.seq)
+            .collect()
+    };
+    assert_eq!(of(&a), expected(&a), "target a in order, its first event first");
+    assert_eq!(of(&b), expected(&b));
+    assert_eq!(
+        delivered.first().map(|d| d.1.clone()),
+        Some(b.clone()),
+        "b went ahead while a waited"
+    );
+}
+
 /// An outbox whose first `mark_delivered` fails, as a database that drops out would.
 struct FlakyOutbox {
     inner: MemoryOutbox,

@@ -64,7 +64,7 @@ pub use audit::{AuditEntry, AuditFilter, AuditOutcome, AuditPage, AuditStore};
 pub use error::OpenError;
 pub use ids::{InvalidUlidId, ReleaseId, TriggerId};
 pub use open::{HistoryStore, open, open_with_outbox};
-pub use outbox::{OutboxEntry, OutboxId, OutboxState, OutboxStore, SinkName};
+pub use outbox::{OutboxBacklog, OutboxEntry, OutboxId, OutboxState, OutboxStore, SinkName};
 pub use pins::{Pin, PinOutcome, PinStore};
 pub use postgres::PostgresStore;
 pub use releases::{ReleaseRecord, ReleaseStore};

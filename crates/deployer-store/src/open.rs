@@ -10,7 +10,7 @@ use deployer_core::ports::{DeploymentFilter, Inserted, PageRequest, Store, Store
 
 use crate::audit::AuditStore;
 use crate::error::OpenError;
-use crate::outbox::{OutboxEntry, OutboxId, OutboxStore, SinkName};
+use crate::outbox::{OutboxBacklog, OutboxEntry, OutboxId, OutboxState, OutboxStore, SinkName};
 use crate::pins::PinStore;
 use crate::postgres::PostgresStore;
 use crate::releases::ReleaseStore;
@@ -143,6 +143,18 @@ macro_rules! implement_ports {
 
             async fn retry_dead(&self, sink: &SinkName, now: DateTime<Utc>) -> Result<u64, StoreError> {
                 <$backend>::retry_dead(self, sink, now).await
+            }
+
+            async fn retry_dead_entry(
+                &self,
+                id: OutboxId,
+                now: DateTime<Utc>,
+            ) -> Result<Option<OutboxState>, StoreError> {
+                <$backend>::retry_dead_entry(self, id, now).await
+            }
+
+            async fn backlog(&self, sink: &SinkName) -> Result<OutboxBacklog, StoreError> {
+                <$backend>::backlog(self, sink).await
             }
         }
     };

@@ -4,8 +4,10 @@
 //! delivered, failed (to be retried at a given time) or dead (given up on). Claiming leases an
 //! entry for [`StoreSettings::outbox_lease`](crate::StoreSettings::outbox_lease): a worker that
 //! dies mid-delivery leaves it due again once the lease runs out, so delivery is at least once.
-//! Entries of a sink are claimed in event order, but a failed entry waits for its retry time
-//! while later ones go ahead.
+//! Entries of a sink are claimed in event order. An entry is not claimed while an earlier
+//! pending entry of the same sink and target is not due (leased, or failed and waiting for its
+//! retry time), so a target's events are delivered in order even across a crash; other targets
+//! go ahead. A dead entry holds nothing back.
 
 use std::fmt;
 
@@ -115,6 +117,15 @@ pub struct OutboxEntry {
     pub event: DeploymentEvent,
 }
 
+/// The pending entries of one sink at one moment, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxBacklog {
+    /// Entries waiting to be delivered, retried, or being delivered.
+    pub pending: u64,
+    /// When the event of the oldest pending entry happened (`None` when nothing is pending).
+    pub oldest_event_at: Option<DateTime<Utc>>,
+}
+
 /// The outbox operations, implemented by both backends.
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
@@ -123,7 +134,8 @@ pub trait OutboxStore: Send + Sync {
     async fn enqueue(&self, event_seq: i64, sink: &SinkName, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
     /// Claims up to `limit` pending entries of `sink` due at `now`, oldest event first, and
-    /// leases them so that no other claim returns them until the lease ends.
+    /// leases them so that no other claim returns them until the lease ends. An entry behind
+    /// an earlier pending entry of the same target that is not due is left for later.
     async fn claim_due(
         &self,
         sink: &SinkName,
@@ -146,6 +158,13 @@ pub trait OutboxStore: Send + Sync {
     /// Makes every dead entry of `sink` pending again, due at `now`, with its attempts reset.
     /// Returns how many were revived.
     async fn retry_dead(&self, sink: &SinkName, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Makes one dead entry pending again, due at `now`, with its attempts reset. Returns the
+    /// state the entry was in (`None` when there is no such entry); only a dead entry changes.
+    async fn retry_dead_entry(&self, id: OutboxId, now: DateTime<Utc>) -> Result<Option<OutboxState>, StoreError>;
+
+    /// How many entries of `sink` are pending and how old the oldest one's event is.
+    async fn backlog(&self, sink: &SinkName) -> Result<OutboxBacklog, StoreError>;
 }
 
 /// When a lease taken at `now` ends.

@@ -33,7 +33,7 @@ use deployer_core::ports::{DeploymentFilter, Inserted, PageRequest, StoreError};
 use crate::columns::{DeploymentRow, TERMINAL, decode_event, decode_record, event_rows, sql_limit, truncate_error};
 use crate::error::{OpenError, Scrubber, corrupt};
 use crate::migrate::{self, Applied};
-use crate::outbox::{OutboxEntry, OutboxId, OutboxState, SinkName, lease_end, not_pending};
+use crate::outbox::{OutboxBacklog, OutboxEntry, OutboxId, OutboxState, SinkName, lease_end, not_pending};
 use crate::settings::{Backend, StoreSettings};
 
 /// The history store on PostgreSQL.
@@ -379,10 +379,18 @@ impl PostgresStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        // An entry waits while an earlier pending entry of the same sink and target is not due
+        // (see the SQLite backend).
         let rows = sqlx::query(&format!(
             "WITH due AS ( \
-                 SELECT id FROM outbox WHERE sink = $1 AND state = 'pending' AND next_attempt_at <= $2 \
-                 ORDER BY event_seq LIMIT $3 FOR UPDATE SKIP LOCKED), \
+                 SELECT o.id FROM outbox o JOIN deployment_events e ON e.seq = o.event_seq \
+                 JOIN deployments d ON d.id = e.deployment_id \
+                 WHERE o.sink = $1 AND o.state = 'pending' AND o.next_attempt_at <= $2 \
+                 AND NOT EXISTS (SELECT 1 FROM outbox o2 JOIN deployment_events e2 ON e2.seq = o2.event_seq \
+                     JOIN deployments d2 ON d2.id = e2.deployment_id \
+                     WHERE o2.sink = o.sink AND o2.state = 'pending' AND o2.event_seq < o.event_seq \
+                     AND o2.next_attempt_at > $2 AND d2.region = d.region AND d2.cluster = d.cluster AND d2.file = d.file) \
+                 ORDER BY o.event_seq LIMIT $3 FOR UPDATE OF o SKIP LOCKED), \
              claimed AS ( \
                  UPDATE outbox SET next_attempt_at = $4 FROM due WHERE outbox.id = due.id RETURNING outbox.*) \
              SELECT {OUTBOX_COLUMNS} FROM claimed o JOIN deployment_events e ON e.seq = o.event_seq ORDER BY o.event_seq"
@@ -495,6 +503,55 @@ impl PostgresStore {
             .map_err(self.err(&format!("reviving dead outbox entries of sink `{sink}`")))?
             .rows_affected();
         Ok(n)
+    }
+    /// See [`OutboxStore::retry_dead_entry`](crate::OutboxStore::retry_dead_entry).
+    ///
+    /// # Errors
+    /// When the database fails or the stored state is unknown.
+    pub async fn retry_dead_entry(&self, id: OutboxId, now: DateTime<Utc>) -> Result<Option<OutboxState>, StoreError> {
+        let doing = format!("reviving dead outbox entry {id}");
+        let revived = sqlx::query(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1 WHERE id = $2 AND state = 'dead'",
+        )
+        .bind(now)
+        .bind(id.0)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err(&doing))?
+        .rows_affected();
+        if revived > 0 {
+            return Ok(Some(OutboxState::Dead));
+        }
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM outbox WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.err(&doing))?;
+        state
+            .map(|s| OutboxState::parse(&s).ok_or_else(|| corrupt("outbox entry", format!("unknown state `{s}`"))))
+            .transpose()
+    }
+
+    /// See [`OutboxStore::backlog`](crate::OutboxStore::backlog).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn backlog(&self, sink: &SinkName) -> Result<OutboxBacklog, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS pending, MIN(e.at) AS oldest FROM outbox o JOIN deployment_events e ON e.seq = o.event_seq \
+             WHERE o.sink = $1 AND o.state = 'pending'",
+        )
+        .bind(sink.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err(&format!("counting pending outbox entries of sink `{sink}`")))?;
+        let bad = |e: sqlx::Error| corrupt("outbox backlog", e);
+        let pending: i64 = row.try_get("pending").map_err(bad)?;
+        let oldest: Option<DateTime<Utc>> = row.try_get("oldest").map_err(bad)?;
+        Ok(OutboxBacklog {
+            pending: u64::try_from(pending).unwrap_or(0),
+            oldest_event_at: oldest,
+        })
     }
 }
 

@@ -39,12 +39,12 @@ use deployer_core::model::{DeploymentEvent, DeploymentId, DeploymentRecord, Stat
 use deployer_core::ports::{DeploymentFilter, Inserted, PageRequest, StoreError};
 
 use crate::columns::{
-    DeploymentRow, TERMINAL, decode_event, decode_record, event_rows, parse_sqlite_time, sql_limit, sqlite_time,
-    truncate_error,
+    DeploymentRow, TERMINAL, decode_event, decode_record, event_rows, parse_sqlite_time, parse_sqlite_time_opt,
+    sql_limit, sqlite_time, truncate_error,
 };
 use crate::error::{OpenError, Scrubber, corrupt};
 use crate::migrate::{self, Applied};
-use crate::outbox::{OutboxEntry, OutboxId, OutboxState, SinkName, lease_end, not_pending};
+use crate::outbox::{OutboxBacklog, OutboxEntry, OutboxId, OutboxState, SinkName, lease_end, not_pending};
 use crate::settings::{Backend, StoreSettings};
 
 /// The history store on SQLite.
@@ -399,11 +399,21 @@ impl SqliteStore {
         let doing = format!("claiming outbox entries of sink `{sink}`");
         let until = lease_end(now, self.lease);
         let mut tx = self.begin_write(&doing).await?;
+        // An entry waits while an earlier pending entry of the same sink and target is not due
+        // (leased by a worker, possibly one that died, or waiting for its retry): a target's
+        // events go out in order, across restarts too.
         let rows = sqlx::query(&format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox o JOIN deployment_events e ON e.seq = o.event_seq \
-             WHERE o.sink = ? AND o.state = 'pending' AND o.next_attempt_at <= ? ORDER BY o.event_seq LIMIT ?"
+             JOIN deployments d ON d.id = e.deployment_id \
+             WHERE o.sink = ? AND o.state = 'pending' AND o.next_attempt_at <= ? \
+             AND NOT EXISTS (SELECT 1 FROM outbox o2 JOIN deployment_events e2 ON e2.seq = o2.event_seq \
+                 JOIN deployments d2 ON d2.id = e2.deployment_id \
+                 WHERE o2.sink = o.sink AND o2.state = 'pending' AND o2.event_seq < o.event_seq \
+                 AND o2.next_attempt_at > ? AND d2.region = d.region AND d2.cluster = d.cluster AND d2.file = d.file) \
+             ORDER BY o.event_seq LIMIT ?"
         ))
         .bind(sink.as_str())
+        .bind(sqlite_time(now))
         .bind(sqlite_time(now))
         .bind(sql_limit(limit))
         .fetch_all(&mut *tx)
@@ -523,6 +533,57 @@ impl SqliteStore {
         .rows_affected();
         tx.commit().await.map_err(self.err(&doing))?;
         Ok(n)
+    }
+    /// See [`OutboxStore::retry_dead_entry`](crate::OutboxStore::retry_dead_entry).
+    ///
+    /// # Errors
+    /// When the database fails or the stored state is unknown.
+    pub async fn retry_dead_entry(&self, id: OutboxId, now: DateTime<Utc>) -> Result<Option<OutboxState>, StoreError> {
+        let doing = format!("reviving dead outbox entry {id}");
+        let mut tx = self.begin_write(&doing).await?;
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM outbox WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(self.err(&doing))?;
+        let Some(state) = state else {
+            tx.rollback().await.map_err(self.err(&doing))?;
+            return Ok(None);
+        };
+        let state =
+            OutboxState::parse(&state).ok_or_else(|| corrupt("outbox entry", format!("unknown state `{state}`")))?;
+        if state == OutboxState::Dead {
+            sqlx::query("UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ? WHERE id = ? AND state = 'dead'")
+                .bind(sqlite_time(now))
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.err(&doing))?;
+        }
+        tx.commit().await.map_err(self.err(&doing))?;
+        Ok(Some(state))
+    }
+
+    /// See [`OutboxStore::backlog`](crate::OutboxStore::backlog).
+    ///
+    /// # Errors
+    /// When the database fails or a time is corrupt.
+    pub async fn backlog(&self, sink: &SinkName) -> Result<OutboxBacklog, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS pending, MIN(e.at) AS oldest FROM outbox o JOIN deployment_events e ON e.seq = o.event_seq \
+             WHERE o.sink = ? AND o.state = 'pending'",
+        )
+        .bind(sink.as_str())
+        .fetch_one(&self.reader)
+        .await
+        .map_err(self.err(&format!("counting pending outbox entries of sink `{sink}`")))?;
+        let bad = |e: sqlx::Error| corrupt("outbox backlog", e);
+        let pending: i64 = row.try_get("pending").map_err(bad)?;
+        let oldest: Option<String> = row.try_get("oldest").map_err(bad)?;
+        Ok(OutboxBacklog {
+            pending: u64::try_from(pending).unwrap_or(0),
+            oldest_event_at: parse_sqlite_time_opt(oldest)?,
+        })
     }
 }
 

@@ -8,7 +8,7 @@ use deployer_core::ports::{Clock, SystemClock};
 use deployer_git::{GitConfigRepo, GitSettings};
 use deployer_kube::{ClusterSettings, KubeClusters};
 use deployer_manifest::ManifestEditor;
-use deployer_server::auth::StaticTokens;
+use deployer_server::auth::{Chain, StaticTokens, StoreTokens};
 use deployer_server::config::{typed, ConfigError, Problem, Settings};
 use deployer_server::{Dependencies, Hub, Server};
 use deployer_sinks::settings::SinksSettings;
@@ -77,21 +77,16 @@ pub async fn start(settings: Settings, adapters: AdapterSettings) -> anyhow::Res
         .map(|n| deployer_store::SinkName::new(n.as_str()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let history = deployer_store::open_with_outbox(&adapters.store, sink_names)
+    let history = deployer_store::open_with_outbox(&adapters.store, sink_names.clone())
         .await
         .context("cannot open the history store")?;
-    if !sinks.sinks.is_empty() {
-        let outbox = Arc::new(crate::events::StoreOutbox(Arc::clone(&history)));
-        let running = deployer_sinks::spawn_workers(outbox, sinks.sinks, &sinks.worker, || std::future::pending::<()>());
-        tracing::info!(message = "Event delivery started.", sinks = running.len());
-        // The workers run for the life of the process; their leases make a crash lose nothing.
-        std::mem::forget(running);
-    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // Delivery workers, and the metrics registry served at `/metrics`.
+    let (registry, metrics) = crate::events::start_delivery(&history, sinks, sink_names.clone(), clock.clone());
     let store: Arc<dyn deployer_core::ports::Store> = history.clone();
     let repo = Arc::new(GitConfigRepo::open(adapters.git).await.context("cannot open the configuration repository")?);
     let clusters = Arc::new(KubeClusters::connect(&adapters.clusters).await.context("cannot set up the clusters")?);
     let manifests = Arc::new(ManifestEditor::default());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let hub = Arc::new(Hub::new());
     let ports = Ports {
         repo: repo.clone(),
@@ -99,7 +94,7 @@ pub async fn start(settings: Settings, adapters: AdapterSettings) -> anyhow::Res
         store: Arc::clone(&store),
         manifests: manifests.clone(),
         clock: Arc::clone(&clock),
-        notifier: hub.clone(),
+        notifier: Arc::new(deployer_server::metrics::Tee::new(hub.clone(), Arc::new(metrics.deployments.clone()))),
     };
     let executor = Executor::new(ports, settings.executor.clone());
     let deps = Dependencies {
@@ -108,12 +103,25 @@ pub async fn start(settings: Settings, adapters: AdapterSettings) -> anyhow::Res
         repo,
         clusters,
         manifests,
-        authenticator: Arc::new(StaticTokens::from_settings(&settings.auth)),
+        // Configured tokens first, then the ones issued with `token create`.
+        authenticator: Arc::new(
+            Chain::new()
+                .then(Arc::new(StaticTokens::from_settings(&settings.auth)))
+                .then(Arc::new(StoreTokens::new(history.clone(), clock.clone()))),
+        ),
         hub,
         clock,
         triggers: history.clone(),
         releases: history.clone(),
-        pins: history,
+        pins: history.clone(),
     };
-    Server::start(deps, settings).await.context("cannot start the service")
+    let outbox: Arc<dyn deployer_store::OutboxStore> = history.clone();
+    let audit: Arc<dyn deployer_store::AuditStore> = history;
+    // The web UI at `/`: its routes merged with the API's, behind its session layer.
+    let ui = deployer_ui::UiSettings { secure_cookies: settings.server.tls.is_some(), ..Default::default() };
+    let server = Server::start(deps, settings).await.context("cannot start the service")?
+        .with_audit(audit)
+        .with_metrics(deployer_server::metrics::Exposition { registry: Arc::new(registry), metrics })
+        .with_events(outbox, sink_names);
+    Ok(server.with_router(move |api| deployer_ui::compose(api, ui)))
 }

@@ -26,6 +26,8 @@ macro_rules! behaviour_suite {
             last_deployment_finds_the_latest_of_a_target,
             outbox_entries_are_claimed_delivered_failed_killed_and_revived,
             configured_sinks_get_every_written_event,
+            the_backlog_counts_pending_entries_and_one_dead_entry_can_be_revived,
+            a_targets_later_entries_wait_behind_an_earlier_one_that_is_not_due,
             opening_twice_applies_the_migrations_once,
             a_database_with_a_newer_schema_is_refused,
             deployments_survive_a_restart,

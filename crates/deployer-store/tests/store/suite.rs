@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use deployer_core::model::{DeploymentId, EventKind, Phase, Status};
 use deployer_core::ports::{DeploymentFilter, Inserted, PageRequest, StoreError};
-use deployer_store::{HistoryStore, OpenError, OutboxState, SinkName};
+use deployer_store::{HistoryStore, OpenError, OutboxBacklog, OutboxState, SinkName};
 
 use crate::fixtures::{RecordExt, at, event, full_record, queued, target};
 use crate::harness::Harness;
@@ -338,23 +338,22 @@ pub(crate) async fn outbox_entries_are_claimed_delivered_failed_killed_and_reviv
             .iter()
             .all(|e| e.sink == slack && e.state == OutboxState::Pending && e.attempts == 0)
     );
-    let third = ok(s.claim_due(&slack, 10, now).await);
-    assert_eq!(
-        third.iter().map(|e| e.event.seq).collect::<Vec<_>>(),
-        [seqs[2]],
-        "claimed entries are not handed out twice"
+    assert!(
+        ok(s.claim_due(&slack, 10, now).await).is_empty(),
+        "claimed entries are not handed out twice, and the target's later entry waits behind them"
     );
-    assert!(ok(s.claim_due(&slack, 10, now).await).is_empty());
     // Another sink has its own entries.
     assert_eq!(ok(s.claim_due(&kafka, 10, now).await).len(), 3);
 
-    // Deliver the first, fail the second, give up on the third.
+    // Deliver the first and give up on the second: a dead entry holds nothing back.
     ok(s.mark_delivered(claimed[0].id).await);
     ok(s.mark_delivered(claimed[0].id).await);
+    ok(s.mark_dead(claimed[1].id, "HTTP 404: channel_not_found").await);
+    let third = ok(s.claim_due(&slack, 10, now).await);
+    assert_eq!(third.iter().map(|e| e.event.seq).collect::<Vec<_>>(), [seqs[2]]);
     let retry_at = at(200, 0);
-    ok(s.mark_failed(claimed[1].id, retry_at, "HTTP 503 from hooks.slack.com")
+    ok(s.mark_failed(third[0].id, retry_at, "HTTP 503 from hooks.slack.com")
         .await);
-    ok(s.mark_dead(third[0].id, "HTTP 404: channel_not_found").await);
     assert!(
         matches!(
             s.mark_failed(claimed[0].id, retry_at, "x").await,
@@ -363,7 +362,7 @@ pub(crate) async fn outbox_entries_are_claimed_delivered_failed_killed_and_reviv
         "a delivered entry cannot fail"
     );
     assert!(
-        matches!(s.mark_delivered(third[0].id).await, Err(StoreError::Conflict { .. })),
+        matches!(s.mark_delivered(claimed[1].id).await, Err(StoreError::Conflict { .. })),
         "a dead entry cannot be delivered"
     );
     assert!(matches!(
@@ -375,7 +374,7 @@ pub(crate) async fn outbox_entries_are_claimed_delivered_failed_killed_and_reviv
     assert!(ok(s.claim_due(&slack, 10, at(199, 0)).await).is_empty());
     let retried = ok(s.claim_due(&slack, 10, retry_at).await);
     assert_eq!(retried.len(), 1);
-    assert_eq!(retried[0].id, claimed[1].id);
+    assert_eq!(retried[0].id, third[0].id);
     assert_eq!(retried[0].attempts, 1);
     assert_eq!(retried[0].last_error.as_deref(), Some("HTTP 503 from hooks.slack.com"));
 
@@ -392,20 +391,123 @@ pub(crate) async fn outbox_entries_are_claimed_delivered_failed_killed_and_reviv
     assert_eq!(dead.len(), 1);
     assert_eq!(
         (dead[0].id, dead[0].state, dead[0].attempts),
-        (third[0].id, OutboxState::Dead, 1)
+        (claimed[1].id, OutboxState::Dead, 1)
     );
     assert_eq!(dead[0].last_error.as_deref(), Some("HTTP 404: channel_not_found"));
     assert!(ok(s.list_dead(&kafka, 10).await).is_empty());
 
+    // Revived, the dead entry is due at once: a later entry of its target that is not due
+    // does not hold an earlier one back.
     let later = at(300, 0);
     assert_eq!(ok(s.retry_dead(&slack, later).await), 1);
     assert!(ok(s.list_dead(&slack, 10).await).is_empty());
     let revived = ok(s.claim_due(&slack, 10, later).await);
     assert_eq!(
         revived.iter().map(|e| (e.id, e.attempts)).collect::<Vec<_>>(),
-        [(third[0].id, 0)]
+        [(claimed[1].id, 0)]
     );
     assert_eq!(ok(s.retry_dead(&slack, later).await), 0);
+}
+
+pub(crate) async fn the_backlog_counts_pending_entries_and_one_dead_entry_can_be_revived<H: Harness>(h: &H) {
+    let s = h.open_with_outbox(vec![sink("kafka")]).await;
+    let kafka = sink("kafka");
+    assert_eq!(
+        ok(s.backlog(&kafka).await),
+        OutboxBacklog::default(),
+        "an empty outbox has no backlog"
+    );
+    let mut r = queued(&target("r1", "c1", "api"), 1);
+    let first = event(EventKind::Queued, &r);
+    ok(s.insert_deployment(&r, std::slice::from_ref(&first)).await);
+    r.enter(Phase::Committed, at(2, 0));
+    ok(s.update_deployment(&r, &[event(EventKind::Committed, &r)]).await);
+    let backlog = ok(s.backlog(&kafka).await);
+    assert_eq!(backlog.pending, 2);
+    assert_eq!(
+        backlog.oldest_event_at,
+        Some(first.at),
+        "the oldest pending event's time"
+    );
+
+    let claimed = ok(s.claim_due(&kafka, 10, at(100, 0)).await);
+    assert_eq!(
+        ok(s.backlog(&kafka).await).pending,
+        2,
+        "claimed entries are still pending"
+    );
+    ok(s.mark_delivered(claimed[0].id).await);
+    ok(s.mark_dead(claimed[1].id, "kafka_produce (attempt 1): broker down")
+        .await);
+    assert_eq!(
+        ok(s.backlog(&kafka).await),
+        OutboxBacklog::default(),
+        "delivered and dead entries are not pending"
+    );
+
+    assert_eq!(
+        ok(s.retry_dead_entry(claimed[0].id, at(200, 0)).await),
+        Some(OutboxState::Delivered)
+    );
+    assert_eq!(
+        ok(s.retry_dead_entry(deployer_store::OutboxId(999_999), at(200, 0)).await),
+        None
+    );
+    assert_eq!(
+        ok(s.retry_dead_entry(claimed[1].id, at(200, 0)).await),
+        Some(OutboxState::Dead)
+    );
+    assert!(ok(s.list_dead(&kafka, 10).await).is_empty());
+    let revived = ok(s.claim_due(&kafka, 10, at(200, 0)).await);
+    assert_eq!(
+        revived.iter().map(|e| (e.id, e.attempts)).collect::<Vec<_>>(),
+        [(claimed[1].id, 0)]
+    );
+    assert_eq!(
+        ok(s.retry_dead_entry(claimed[1].id, at(300, 0)).await),
+        Some(OutboxState::Pending),
+        "a pending entry stays as it is"
+    );
+}
+
+pub(crate) async fn a_targets_later_entries_wait_behind_an_earlier_one_that_is_not_due<H: Harness>(h: &H) {
+    let s = h.open_with_outbox(vec![sink("kafka")]).await;
+    let kafka = sink("kafka");
+    let a = queued(&target("r1", "c1", "api"), 1);
+    ok(s.insert_deployment(&a, &[event(EventKind::Queued, &a)]).await);
+    let b = queued(&target("r1", "c1", "web"), 2);
+    ok(s.insert_deployment(&b, &[event(EventKind::Queued, &b)]).await);
+    let mut a2 = a.clone();
+    a2.enter(Phase::Committed, at(3, 0));
+    ok(s.update_deployment(&a2, &[event(EventKind::Committed, &a2)]).await);
+    let now = at(100, 0);
+
+    let first = ok(s.claim_due(&kafka, 1, now).await);
+    assert_eq!(first.iter().map(|e| e.event.deployment_id).collect::<Vec<_>>(), [a.id]);
+    let next = ok(s.claim_due(&kafka, 10, now).await);
+    assert_eq!(
+        next.iter().map(|e| e.event.deployment_id).collect::<Vec<_>>(),
+        [b.id],
+        "the other target goes ahead; this one's later event waits behind the leased one"
+    );
+    let retry_at = at(200, 0);
+    ok(
+        s.mark_failed(first[0].id, retry_at, "kafka_produce (attempt 1): broker down")
+            .await,
+    );
+    assert!(
+        ok(s.claim_due(&kafka, 10, at(150, 0)).await).is_empty(),
+        "a failed entry waiting for its retry holds its target back"
+    );
+    let again = ok(s.claim_due(&kafka, 10, retry_at).await);
+    assert_eq!(
+        again
+            .iter()
+            .map(|e| (e.event.deployment_id, e.event.kind))
+            .collect::<Vec<_>>(),
+        [(a.id, EventKind::Queued), (a.id, EventKind::Committed)],
+        "once due, the target's entries come in order"
+    );
 }
 
 pub(crate) async fn configured_sinks_get_every_written_event<H: Harness>(h: &H) {
