@@ -427,6 +427,8 @@ fn print_welcome(url: &str, token: &str, hook_url: &str, kubeconfig: &Path, remo
         r#"k8s-app-deployer demo is running.
 
   API:            {url}
+  web UI:         {url}/ (sign in with the token)
+  metrics:        {url}/metrics
   token:          {token}
   clusters:       {clusters} (simulated; kubectl contexts {contexts})
   kubeconfig:     {kubeconfig}
