@@ -373,11 +373,19 @@ impl Executor {
         if method == Method::DryRun {
             return self.dry_run(record).await;
         }
+        // The bytes this run committed, so that the apply needs no second fetch.
+        let mut committed: Option<Vec<u8>> = None;
         if record.phase <= Phase::Committing {
+            if method.applies() {
+                // Git and the cluster stay consistent: a cluster that does not answer gets no
+                // commit it cannot apply.
+                self.ensure_reachable(record).await?;
+            }
             // Only an interrupted commit step can have pushed without recording it.
             let resumed = record.phase == Phase::Committing;
             self.enter(record, Phase::Committing, None).await?;
-            let changed = self.commit(record, resumed).await?;
+            committed = self.commit(record, resumed).await?;
+            let changed = record.commit_sha.is_some();
             self.enter(record, Phase::Committed, changed.then_some(EventKind::Committed)).await?;
         }
         let unchanged = record.commit_sha.is_none();
@@ -385,8 +393,11 @@ impl Executor {
             return self.finish(record, if unchanged { Status::Unchanged } else { Status::Succeeded }).await;
         }
         let cluster = self.cluster(record)?;
-        let file = self.find_file(&record.request, true).await.map_err(|e| Step::Fail(deploy_failure(&e)))?;
-        let documents = self.ports.manifests.documents(&file.content).map_err(|e| Step::Fail(edit_failure(&e)))?;
+        let content = match committed {
+            Some(bytes) => bytes,
+            None => self.find_file_retrying(record).await?.content,
+        };
+        let documents = self.ports.manifests.documents(&content).map_err(|e| Step::Fail(edit_failure(&e)))?;
         let workloads = workloads(&documents, cluster.default_namespace());
         if record.phase <= Phase::Applying {
             self.enter(record, Phase::Applying, None).await?;
@@ -404,6 +415,44 @@ impl Executor {
         self.finish(record, if unchanged { Status::Unchanged } else { Status::Succeeded }).await
     }
 
+    /// Fails the deployment, before anything is written, when its cluster keeps not answering.
+    async fn ensure_reachable(&self, record: &DeploymentRecord) -> Result<(), Step> {
+        let cluster = self.cluster(record)?;
+        let mut attempt = 0;
+        while !cluster.reachable().await {
+            if attempt >= self.settings.retries {
+                return Err(Step::Fail(Failure {
+                    code: "cluster_unreachable".to_owned(),
+                    message: format!(
+                        "cluster `{}` did not answer; nothing was committed",
+                        record.request.target.cluster_key()
+                    ),
+                    pods: Vec::new(),
+                }));
+            }
+            tokio::time::sleep(backoff(self.settings.retry_base_delay, attempt, u64::from(attempt) + 3)).await;
+            attempt += 1;
+        }
+        Ok(())
+    }
+
+    /// Reads the file at the fresh tip, waiting out a repository that is briefly unavailable.
+    async fn find_file_retrying(&self, record: &DeploymentRecord) -> Result<RepoFile, Step> {
+        let mut attempt = 0;
+        loop {
+            match self.find_file(&record.request, true).await {
+                Ok(file) => return Ok(file),
+                Err(e) if e.retryable() && attempt < self.settings.retries => {
+                    let delay = backoff(self.settings.retry_base_delay, attempt, u64::from(attempt) + 29);
+                    warn!(message = "Configuration repository unavailable; retrying.", deployment_id = %record.id, attempt);
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(Step::Fail(deploy_failure(&e))),
+            }
+        }
+    }
+
     fn cluster(&self, record: &DeploymentRecord) -> Result<Arc<dyn crate::ports::Cluster>, Step> {
         let key = record.request.target.cluster_key();
         self.ports.clusters.cluster(&key).ok_or_else(|| {
@@ -415,19 +464,34 @@ impl Executor {
         })
     }
 
-    /// Makes the commit (or finds it, after a crash). Returns whether a commit exists.
-    async fn commit(&self, record: &mut DeploymentRecord, resumed: bool) -> Result<bool, Step> {
-        let id = record.id.to_string();
-        if resumed {
-            // A push that landed before a crash, but was never recorded.
-            let found = self.retry_repo(|| self.ports.repo.find_commit_with_trailer("Deployment-Id", &id)).await;
-            if let Ok(Some(sha)) = found {
-                info!(message = "Found the commit of an interrupted deployment.", deployment_id = %id, sha = %sha);
-                record.commit_sha = Some(sha);
-                return Ok(true);
+    /// Finds the commit an interrupted run pushed, by its `Deployment-Id` trailer.
+    async fn find_own_commit(&self, id: &str) -> Option<String> {
+        match self.retry_repo(|| self.ports.repo.find_commit_with_trailer("Deployment-Id", id)).await {
+            Ok(found) => found,
+            Err(e) => {
+                warn!(message = "Could not search for an earlier commit.", deployment_id = %id, error = %e);
+                None
             }
         }
-        let file = self.find_file(&record.request, true).await.map_err(|e| Step::Fail(deploy_failure(&e)))?;
+    }
+
+    /// Makes the commit (or finds it, after a crash), recording the SHA and the images.
+    /// Returns the committed bytes when this run pushed them.
+    ///
+    /// After a crash the push of the interrupted run may still land at any moment (its `git`
+    /// process can outlive the deployer). So a resumed deployment looks for its trailer before
+    /// editing, and again whenever the edit turns out to change nothing: a file that already
+    /// has the image may have it because of its own earlier push.
+    async fn commit(&self, record: &mut DeploymentRecord, resumed: bool) -> Result<Option<Vec<u8>>, Step> {
+        let id = record.id.to_string();
+        if resumed {
+            if let Some(sha) = self.find_own_commit(&id).await {
+                info!(message = "Found the commit of an interrupted deployment.", deployment_id = %id, sha = %sha);
+                record.commit_sha = Some(sha);
+                return Ok(None);
+            }
+        }
+        let file = self.find_file_retrying(record).await?;
         let restarted_at = rfc3339(self.ports.clock.now());
         let preview = edit_content(self.ports.manifests.as_ref(), &record.request, &file.content, &restarted_at)
             .map_err(|e| Step::Fail(edit_failure(&e)))?;
@@ -435,7 +499,10 @@ impl Executor {
         record.old_images = preview.old_images.clone();
         record.new_images = preview.new_images.clone();
         if preview.content == file.content {
-            return Ok(false);
+            if resumed {
+                record.commit_sha = self.find_own_commit(&id).await;
+            }
+            return Ok(None);
         }
         let spec = commit_spec(record, &file.path, &describe_images(&preview.old_images), &describe_images(&preview.new_images));
         let edit: Arc<dyn FileEdit> = Arc::new(DeploymentEdit {
@@ -451,17 +518,21 @@ impl Executor {
             CommitOutcome::Pushed { sha, before, after, attempts } => {
                 info!(message = "Commit pushed.", deployment_id = %id, sha = %sha, attempts);
                 if let (Ok(old), Ok(new)) = (self.ports.manifests.images(&before), self.ports.manifests.images(&after)) {
-                    let changed: Vec<(String, String)> =
-                        old.into_iter().zip(new).filter(|(o, n)| o != n).collect();
+                    let changed: Vec<(String, String)> = old.into_iter().zip(new).filter(|(o, n)| o != n).collect();
                     if !changed.is_empty() {
                         record.old_images = changed.iter().map(|(o, _)| o.clone()).collect();
                         record.new_images = changed.into_iter().map(|(_, n)| n).collect();
                     }
                 }
                 record.commit_sha = Some(sha);
-                Ok(true)
+                Ok(Some(after))
             }
-            CommitOutcome::Unchanged { .. } => Ok(false),
+            CommitOutcome::Unchanged { .. } => {
+                if resumed {
+                    record.commit_sha = self.find_own_commit(&id).await;
+                }
+                Ok(None)
+            }
         }
     }
 
