@@ -25,6 +25,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Request a deployment of one application file to one cluster.
     Deploy(DeployArgs),
+    /// Announce a build: the branch selects the environment, the deployer's rules the targets.
+    Release(ReleaseArgs),
     /// Show one deployment.
     Status(StatusArgs),
     /// List past and running deployments.
@@ -38,6 +40,8 @@ pub enum Command {
     Pin(PinArgs),
     /// Lift an application's pin.
     Unpin(PinArgs),
+    /// Create, list and revoke API tokens in the configured store (run on the server host).
+    Token(TokenArgs),
 }
 
 /// Where the API is and how to authenticate.
@@ -144,6 +148,47 @@ pub struct DeployArgs {
     pub client: ClientArgs,
 }
 
+/// `release`.
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// The tag that was built.
+    #[arg(long)]
+    pub tag: String,
+    /// The image repository that was built, without tag (`registry.example.com/team/api`).
+    #[arg(long, required_unless_present = "app", conflicts_with = "app")]
+    pub image: Option<String>,
+    /// The application file that was built, when the image is not named.
+    #[arg(long)]
+    pub app: Option<String>,
+    /// The branch that was built (selects the environment); defaults from the CI environment.
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// The application commit; defaults from the CI environment.
+    #[arg(long)]
+    pub commit: Option<String>,
+    /// A link to the build; defaults from the CI environment.
+    #[arg(long)]
+    pub build_url: Option<String>,
+    /// Only these application files (repeat the flag or separate with commas).
+    #[arg(long, value_delimiter = ',')]
+    pub files: Vec<String>,
+    /// A key that makes a retried release return the first one.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// Deploy even a semver downgrade.
+    #[arg(long)]
+    pub force: bool,
+    /// Wait until every deployment ended and exit with the combined outcome.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long the server waits with `--wait` (at most its `server.wait_max`).
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Connection flags.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
 /// `status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -236,4 +281,52 @@ pub struct PinArgs {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); use e.g. `90s` or `10m`"))
+}
+
+/// `token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The service's configuration file: its `[store]` holds the tokens.
+    #[arg(long, short = 'c', env = "K8S_APP_DEPLOYER_CONFIG", default_value = "deployer.toml", global = true)]
+    pub config: PathBuf,
+    /// Print JSON instead of text (`token list`).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+/// The `token` commands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token and print it once.
+    Create(TokenCreateArgs),
+    /// List every token with its status.
+    List,
+    /// Revoke a token by its id (or the whole token); it is refused from the next request on.
+    Revoke(TokenRevokeArgs),
+}
+
+/// `token create`.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// Who or what uses the token (`ci-release`, `alice@example.com`); it becomes the
+    /// `requested_by` of its deployments.
+    #[arg(long)]
+    pub name: String,
+    /// A scope, `actions:targets` (`deploy:staging/*/*/api-*`, `read:*`, `admin:*`); repeat
+    /// for more.
+    #[arg(long = "scope", required = true)]
+    pub scopes: Vec<String>,
+    /// How long the token lives (`30d`, `12h`, `1y`, at most ten years) or `never`.
+    #[arg(long, default_value = "90d")]
+    pub expires: String,
+}
+
+/// `token revoke`.
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// The token's id, as `token list` shows it, or the whole token.
+    pub id: String,
 }

@@ -53,6 +53,7 @@ fn main() -> ExitCode {
     runtime.block_on(async move {
         match cli.command {
             Command::Deploy(args) => commands::deploy::run(args).await,
+            Command::Release(args) => commands::release::run(args).await,
             Command::Status(args) => commands::status::run(args).await,
             Command::History(args) => commands::history::run(args).await,
             Command::Clusters(args) => commands::clusters::run(args).await,
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
             Command::Unpin(args) => commands::pin::unpin(args).await,
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Demo(args) => commands::demo::run(args).await,
+            Command::Token(args) => commands::token::run(args).await,
         }
     })
 }

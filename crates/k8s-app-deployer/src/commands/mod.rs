@@ -10,9 +10,13 @@ pub mod deploy;
 pub mod history;
 /// `pin` and `unpin`.
 pub mod pin;
+/// `release`.
+pub mod release;
 /// `rollback`.
 pub mod rollback;
 /// `serve`.
 pub mod serve;
 /// `status`.
 pub mod status;
+/// `token create`, `token list` and `token revoke`.
+pub mod token;

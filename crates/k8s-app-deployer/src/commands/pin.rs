@@ -17,7 +17,12 @@ pub fn pin_path(args: &PinArgs) -> String {
 
 /// Sends `method path` with an optional JSON body and decodes the answer like the other
 /// commands do.
-async fn send(client: &ClientArgs, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value, ClientError> {
+async fn send(
+    client: &ClientArgs,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Value, ClientError> {
     let base = client.server.trim_end_matches('/').to_owned();
     let transport = |e: &reqwest::Error| ClientError::Transport {
         url: base.clone(),
@@ -49,7 +54,12 @@ async fn send(client: &ClientArgs, method: reqwest::Method, path: &str, body: Op
     if status.is_success() {
         return Ok(value);
     }
-    let text = |k: &str| value.pointer(&format!("/error/{k}")).and_then(Value::as_str).map(str::to_owned);
+    let text = |k: &str| {
+        value
+            .pointer(&format!("/error/{k}"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     Err(ClientError::Api {
         status: status.as_u16(),
         code: text("code").unwrap_or_else(|| "http_error".to_owned()),

@@ -38,7 +38,11 @@ pub async fn run(args: RollbackArgs) -> ExitCode {
         Ok(v) => v,
         Err(e) => return crate::report_error(&e),
     };
-    let id = accepted.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let id = accepted
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     if !args.wait {
         if args.client.json {
             println!("{accepted}");
