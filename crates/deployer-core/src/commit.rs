@@ -51,9 +51,23 @@ pub fn commit_spec(record: &DeploymentRecord, path: &str, old: &str, new: &str) 
             format!("restart {} on {}/{}", target.file, target.region, target.cluster)
         }
         _ if req.rollback_of.is_some() => {
-            format!("rollback {} {} → {} on {}/{}", target.file, one_line(old), one_line(new), target.region, target.cluster)
+            format!(
+                "rollback {} {} → {} on {}/{}",
+                target.file,
+                one_line(old),
+                one_line(new),
+                target.region,
+                target.cluster
+            )
         }
-        _ => format!("deploy {} {} → {} to {}/{}", target.file, one_line(old), one_line(new), target.region, target.cluster),
+        _ => format!(
+            "deploy {} {} → {} to {}/{}",
+            target.file,
+            one_line(old),
+            one_line(new),
+            target.region,
+            target.cluster
+        ),
     };
     let mut body = String::new();
     if let Some(reason) = req.reason.as_deref().map(one_line).filter(|r| !r.is_empty()) {
@@ -82,7 +96,12 @@ pub fn commit_spec(record: &DeploymentRecord, path: &str, old: &str, new: &str) 
     if let Some(release) = &record.release_id {
         trailers.push(("Release-Id".to_owned(), one_line(release)));
     }
-    CommitSpec { path: path.to_owned(), subject, body, trailers }
+    CommitSpec {
+        path: path.to_owned(),
+        subject,
+        body,
+        trailers,
+    }
 }
 
 fn source_label(record: &DeploymentRecord) -> String {
@@ -140,7 +159,10 @@ mod tests {
             path: "r/c/apps/a.yaml".to_owned(),
             subject: "deploy a v1 → v2 to r/c".to_owned(),
             body: "hotfix\n".to_owned(),
-            trailers: vec![("Deployment-Id".to_owned(), "X".to_owned()), ("Requested-By".to_owned(), "ci\nEvil: 1".to_owned())],
+            trailers: vec![
+                ("Deployment-Id".to_owned(), "X".to_owned()),
+                ("Requested-By".to_owned(), "ci\nEvil: 1".to_owned()),
+            ],
         };
         assert_eq!(
             render_message(&spec),

@@ -59,12 +59,20 @@ pub enum DeployError {
 impl DeployError {
     /// An invalid-request error with a hint.
     pub fn invalid(code: &'static str, message: impl Into<String>, hint: Option<String>) -> Self {
-        DeployError::InvalidRequest { code, message: message.into(), hint }
+        DeployError::InvalidRequest {
+            code,
+            message: message.into(),
+            hint,
+        }
     }
 
     /// A not-found error with a hint.
     pub fn not_found(code: &'static str, message: impl Into<String>, hint: Option<String>) -> Self {
-        DeployError::NotFound { code, message: message.into(), hint }
+        DeployError::NotFound {
+            code,
+            message: message.into(),
+            hint,
+        }
     }
 
     /// The stable code, part of the API contract.
@@ -97,7 +105,10 @@ impl From<crate::ports::StoreError> for DeployError {
     fn from(e: crate::ports::StoreError) -> Self {
         match e {
             crate::ports::StoreError::Unavailable { message } => DeployError::Unavailable { internal: message },
-            crate::ports::StoreError::Conflict { message } => DeployError::Conflict { code: "conflict", message },
+            crate::ports::StoreError::Conflict { message } => DeployError::Conflict {
+                code: "conflict",
+                message,
+            },
             crate::ports::StoreError::Internal { message } => DeployError::Internal { internal: message },
         }
     }

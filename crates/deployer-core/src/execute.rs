@@ -23,12 +23,12 @@ use tracing::{info, warn};
 use crate::commit::{commit_spec, render_message};
 use crate::error::DeployError;
 use crate::model::{
-    DeployRequest, DeploymentEvent, DeploymentId, DeploymentRecord, DryRunResult, EventKind, Failure,
-    ImageChange, Method, Phase, Status,
+    DeployRequest, DeploymentEvent, DeploymentId, DeploymentRecord, DryRunResult, EventKind, Failure, ImageChange,
+    Method, Phase, Status,
 };
 use crate::ports::{
-    default_rollout_timeout, ApplyOptions, Clock, ClusterDirectory, ClusterError, CommitOutcome, ConfigRepo,
-    EditRejected, EditedManifest, FileEdit, ImageEdit, Manifests, RepoError, RepoFile, Store, WorkloadRef,
+    ApplyOptions, Clock, ClusterDirectory, ClusterError, CommitOutcome, ConfigRepo, EditRejected, EditedManifest,
+    FileEdit, ImageEdit, Manifests, RepoError, RepoFile, Store, WorkloadRef, default_rollout_timeout,
 };
 use crate::rollout::{RolloutVerdict, WorkloadStatus};
 
@@ -146,7 +146,11 @@ impl FileEdit for DeploymentEdit {
 }
 
 fn image_edit(request: &DeployRequest) -> ImageEdit {
-    ImageEdit { image: request.image.clone(), container: request.container.clone(), change: request.change.clone() }
+    ImageEdit {
+        image: request.image.clone(),
+        container: request.container.clone(),
+        change: request.change.clone(),
+    }
 }
 
 fn edit_content(
@@ -160,7 +164,10 @@ fn edit_content(
         (Method::Restart, _) => {
             let edited = manifests.set_image(content, &image_edit(request))?;
             let restarted = manifests.set_restarted_at(&edited.content, restarted_at)?;
-            Ok(EditedManifest { content: restarted.content, ..edited })
+            Ok(EditedManifest {
+                content: restarted.content,
+                ..edited
+            })
         }
         _ => manifests.set_image(content, &image_edit(request)),
     }
@@ -189,7 +196,11 @@ fn describe_images(images: &[String]) -> String {
         .collect();
     let mut tags_dedup = tags.clone();
     tags_dedup.dedup();
-    if tags_dedup.is_empty() { "(none)".to_owned() } else { tags_dedup.join(", ") }
+    if tags_dedup.is_empty() {
+        "(none)".to_owned()
+    } else {
+        tags_dedup.join(", ")
+    }
 }
 
 fn short_digest(d: &str) -> String {
@@ -216,7 +227,11 @@ pub fn workloads(documents: &[serde_json::Value], default_namespace: &str) -> Ve
                 .filter(|n| !n.is_empty())
                 .unwrap_or(default_namespace)
                 .to_owned();
-            Some(WorkloadRef { kind: kind.to_owned(), namespace, name })
+            Some(WorkloadRef {
+                kind: kind.to_owned(),
+                namespace,
+                name,
+            })
         })
         .collect()
 }
@@ -255,11 +270,17 @@ impl Executor {
             known.sort();
             return Err(DeployError::not_found(
                 "cluster_not_found",
-                format!("cluster `{}` is not configured for region `{}`", target.cluster, target.region),
+                format!(
+                    "cluster `{}` is not configured for region `{}`",
+                    target.cluster, target.region
+                ),
                 Some(if known.is_empty() {
                     "no clusters are configured; add one under `[[clusters]]`".to_owned()
                 } else {
-                    format!("configured clusters are {}", known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
+                    format!(
+                        "configured clusters are {}",
+                        known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                    )
                 }),
             ));
         }
@@ -280,7 +301,12 @@ impl Executor {
         let edited = edit_content(self.ports.manifests.as_ref(), request, &file.content, &restarted_at)
             .map_err(|e| DeployError::invalid(leak_code(&e.code), e.message, None))?;
         let already_current = edited.content == file.content;
-        Ok(Validated { path: file.path, old_images: edited.old_images, new_images: edited.new_images, already_current })
+        Ok(Validated {
+            path: file.path,
+            old_images: edited.old_images,
+            new_images: edited.new_images,
+            already_current,
+        })
     }
 
     async fn find_file(&self, request: &DeployRequest, refresh: bool) -> Result<RepoFile, DeployError> {
@@ -307,11 +333,21 @@ impl Executor {
         };
         Err(DeployError::not_found(
             "file_not_found",
-            format!("file `{}.yaml` does not exist in `{}` of the configuration repository", target.file, target.apps_dir()),
+            format!(
+                "file `{}.yaml` does not exist in `{}` of the configuration repository",
+                target.file,
+                target.apps_dir()
+            ),
             Some(if apps.is_empty() {
-                format!("`{}` has no application files; check the region and cluster", target.apps_dir())
+                format!(
+                    "`{}` has no application files; check the region and cluster",
+                    target.apps_dir()
+                )
             } else {
-                format!("files there are {}", apps.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", "))
+                format!(
+                    "files there are {}",
+                    apps.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+                )
             }),
         ))
     }
@@ -323,12 +359,9 @@ impl Executor {
     /// Only store failures and a missing deployment: every other failure ends the deployment
     /// `failed` with the reason recorded.
     pub async fn run(&self, id: DeploymentId) -> Result<DeploymentRecord, DeployError> {
-        let mut record = self
-            .ports
-            .store
-            .get_deployment(id)
-            .await?
-            .ok_or_else(|| DeployError::not_found("deployment_not_found", format!("deployment `{id}` not found"), None))?;
+        let mut record = self.ports.store.get_deployment(id).await?.ok_or_else(|| {
+            DeployError::not_found("deployment_not_found", format!("deployment `{id}` not found"), None)
+        })?;
         if record.status.is_terminal() {
             return Ok(record);
         }
@@ -356,14 +389,20 @@ impl Executor {
     async fn enter(&self, record: &mut DeploymentRecord, phase: Phase, event: Option<EventKind>) -> Result<(), Step> {
         let now = self.ports.clock.now();
         record.enter(phase, now);
-        let events = event.map(|k| vec![DeploymentEvent::new(k, record, now)]).unwrap_or_default();
+        let events = event
+            .map(|k| vec![DeploymentEvent::new(k, record, now)])
+            .unwrap_or_default();
         self.save(record, events).await.map_err(Step::Store)
     }
 
     async fn finish(&self, record: &mut DeploymentRecord, status: Status) -> Result<(), Step> {
         let now = self.ports.clock.now();
         record.finish(status, now);
-        let kind = if status == Status::Unchanged { EventKind::Unchanged } else { EventKind::Succeeded };
+        let kind = if status == Status::Unchanged {
+            EventKind::Unchanged
+        } else {
+            EventKind::Succeeded
+        };
         let event = DeploymentEvent::new(kind, record, now);
         self.save(record, vec![event]).await.map_err(Step::Store)
     }
@@ -386,18 +425,32 @@ impl Executor {
             self.enter(record, Phase::Committing, None).await?;
             committed = self.commit(record, resumed).await?;
             let changed = record.commit_sha.is_some();
-            self.enter(record, Phase::Committed, changed.then_some(EventKind::Committed)).await?;
+            self.enter(record, Phase::Committed, changed.then_some(EventKind::Committed))
+                .await?;
         }
         let unchanged = record.commit_sha.is_none();
         if !method.applies() {
-            return self.finish(record, if unchanged { Status::Unchanged } else { Status::Succeeded }).await;
+            return self
+                .finish(
+                    record,
+                    if unchanged {
+                        Status::Unchanged
+                    } else {
+                        Status::Succeeded
+                    },
+                )
+                .await;
         }
         let cluster = self.cluster(record)?;
         let content = match committed {
             Some(bytes) => bytes,
             None => self.find_file_retrying(record).await?.content,
         };
-        let documents = self.ports.manifests.documents(&content).map_err(|e| Step::Fail(edit_failure(&e)))?;
+        let documents = self
+            .ports
+            .manifests
+            .documents(&content)
+            .map_err(|e| Step::Fail(edit_failure(&e)))?;
         let workloads = workloads(&documents, cluster.default_namespace());
         if record.phase <= Phase::Applying {
             self.enter(record, Phase::Applying, None).await?;
@@ -412,7 +465,15 @@ impl Executor {
         for workload in &workloads {
             self.watch(record, cluster.as_ref(), workload).await?;
         }
-        self.finish(record, if unchanged { Status::Unchanged } else { Status::Succeeded }).await
+        self.finish(
+            record,
+            if unchanged {
+                Status::Unchanged
+            } else {
+                Status::Succeeded
+            },
+        )
+        .await
     }
 
     /// Fails the deployment, before anything is written, when its cluster keeps not answering.
@@ -466,7 +527,10 @@ impl Executor {
 
     /// Finds the commit an interrupted run pushed, by its `Deployment-Id` trailer.
     async fn find_own_commit(&self, id: &str) -> Option<String> {
-        match self.retry_repo(|| self.ports.repo.find_commit_with_trailer("Deployment-Id", id)).await {
+        match self
+            .retry_repo(|| self.ports.repo.find_commit_with_trailer("Deployment-Id", id))
+            .await
+        {
             Ok(found) => found,
             Err(e) => {
                 warn!(message = "Could not search for an earlier commit.", deployment_id = %id, error = %e);
@@ -493,8 +557,13 @@ impl Executor {
         }
         let file = self.find_file_retrying(record).await?;
         let restarted_at = rfc3339(self.ports.clock.now());
-        let preview = edit_content(self.ports.manifests.as_ref(), &record.request, &file.content, &restarted_at)
-            .map_err(|e| Step::Fail(edit_failure(&e)))?;
+        let preview = edit_content(
+            self.ports.manifests.as_ref(),
+            &record.request,
+            &file.content,
+            &restarted_at,
+        )
+        .map_err(|e| Step::Fail(edit_failure(&e)))?;
         record.path = Some(file.path.clone());
         record.old_images = preview.old_images.clone();
         record.new_images = preview.new_images.clone();
@@ -504,7 +573,12 @@ impl Executor {
             }
             return Ok(None);
         }
-        let spec = commit_spec(record, &file.path, &describe_images(&preview.old_images), &describe_images(&preview.new_images));
+        let spec = commit_spec(
+            record,
+            &file.path,
+            &describe_images(&preview.old_images),
+            &describe_images(&preview.new_images),
+        );
         let edit: Arc<dyn FileEdit> = Arc::new(DeploymentEdit {
             manifests: Arc::clone(&self.ports.manifests),
             request: record.request.clone(),
@@ -515,9 +589,17 @@ impl Executor {
             .await
             .map_err(|e| Step::Fail(repo_failure(&e)))?;
         match outcome {
-            CommitOutcome::Pushed { sha, before, after, attempts } => {
+            CommitOutcome::Pushed {
+                sha,
+                before,
+                after,
+                attempts,
+            } => {
                 info!(message = "Commit pushed.", deployment_id = %id, sha = %sha, attempts);
-                if let (Ok(old), Ok(new)) = (self.ports.manifests.images(&before), self.ports.manifests.images(&after)) {
+                if let (Ok(old), Ok(new)) = (
+                    self.ports.manifests.images(&before),
+                    self.ports.manifests.images(&after),
+                ) {
                     let changed: Vec<(String, String)> = old.into_iter().zip(new).filter(|(o, n)| o != n).collect();
                     if !changed.is_empty() {
                         record.old_images = changed.iter().map(|(o, _)| o.clone()).collect();
@@ -538,10 +620,18 @@ impl Executor {
 
     async fn dry_run(&self, record: &mut DeploymentRecord) -> Result<(), Step> {
         self.enter(record, Phase::Committing, None).await?;
-        let file = self.find_file(&record.request, true).await.map_err(|e| Step::Fail(deploy_failure(&e)))?;
+        let file = self
+            .find_file(&record.request, true)
+            .await
+            .map_err(|e| Step::Fail(deploy_failure(&e)))?;
         let restarted_at = rfc3339(self.ports.clock.now());
-        let edited = edit_content(self.ports.manifests.as_ref(), &record.request, &file.content, &restarted_at)
-            .map_err(|e| Step::Fail(edit_failure(&e)))?;
+        let edited = edit_content(
+            self.ports.manifests.as_ref(),
+            &record.request,
+            &file.content,
+            &restarted_at,
+        )
+        .map_err(|e| Step::Fail(edit_failure(&e)))?;
         record.path = Some(file.path.clone());
         record.old_images = edited.old_images.clone();
         record.new_images = edited.new_images.clone();
@@ -552,11 +642,28 @@ impl Executor {
             .context_radius(3)
             .header(&format!("a/{}", file.path), &format!("b/{}", file.path))
             .to_string();
-        let spec = commit_spec(record, &file.path, &describe_images(&edited.old_images), &describe_images(&edited.new_images));
+        let spec = commit_spec(
+            record,
+            &file.path,
+            &describe_images(&edited.old_images),
+            &describe_images(&edited.new_images),
+        );
         let cluster = self.cluster(record)?;
-        let documents = self.ports.manifests.documents(&edited.content).map_err(|e| Step::Fail(edit_failure(&e)))?;
+        let documents = self
+            .ports
+            .manifests
+            .documents(&edited.content)
+            .map_err(|e| Step::Fail(edit_failure(&e)))?;
         let applied = self
-            .retry_cluster(record, || cluster.apply(&documents, ApplyOptions { dry_run: true, force: false }))
+            .retry_cluster(record, || {
+                cluster.apply(
+                    &documents,
+                    ApplyOptions {
+                        dry_run: true,
+                        force: false,
+                    },
+                )
+            })
             .await
             .map_err(|e| Step::Fail(cluster_failure(&e)))?;
         record.dry_run = Some(DryRunResult {
@@ -565,17 +672,32 @@ impl Executor {
             objects: applied.iter().map(|o| format!("{}/{}", o.kind, o.name)).collect(),
         });
         let unchanged = edited.content == file.content;
-        self.finish(record, if unchanged { Status::Unchanged } else { Status::Succeeded }).await
+        self.finish(
+            record,
+            if unchanged {
+                Status::Unchanged
+            } else {
+                Status::Succeeded
+            },
+        )
+        .await
     }
 
-    async fn watch(&self, record: &mut DeploymentRecord, cluster: &dyn crate::ports::Cluster, workload: &WorkloadRef) -> Result<(), Step> {
+    async fn watch(
+        &self,
+        record: &mut DeploymentRecord,
+        cluster: &dyn crate::ports::Cluster,
+        workload: &WorkloadRef,
+    ) -> Result<(), Step> {
         let initial = self
             .retry_cluster(record, || cluster.workload_status(workload))
             .await
             .map_err(|e| Step::Fail(cluster_failure(&e)))?;
-        let timeout = record.request.timeout.unwrap_or_else(|| match initial.as_ref().and_then(WorkloadStatus::progress_deadline_seconds) {
-            Some(deadline) => default_rollout_timeout(Some(deadline)),
-            None => self.settings.default_rollout_timeout,
+        let timeout = record.request.timeout.unwrap_or_else(|| {
+            match initial.as_ref().and_then(WorkloadStatus::progress_deadline_seconds) {
+                Some(deadline) => default_rollout_timeout(Some(deadline)),
+                None => self.settings.default_rollout_timeout,
+            }
         });
         let (tx, mut rx) = tokio::sync::watch::channel::<Option<(WorkloadStatus, RolloutVerdict)>>(None);
         let progress = move |status: &WorkloadStatus, verdict: &RolloutVerdict| {
@@ -613,7 +735,11 @@ impl Executor {
                     RolloutVerdict::Succeeded { .. } => Ok(()),
                     RolloutVerdict::Failed { code, message } => {
                         let pods = cluster.pod_issues(workload).await.unwrap_or_default();
-                        Err(Step::Fail(Failure { code, message: with_pods(format!("rollout of {object} failed: {message}"), &pods), pods }))
+                        Err(Step::Fail(Failure {
+                            code,
+                            message: with_pods(format!("rollout of {object} failed: {message}"), &pods),
+                            pods,
+                        }))
                     }
                     RolloutVerdict::Waiting { message } => Err(Step::Fail(Failure {
                         code: "rollout_failed".to_owned(),
@@ -629,7 +755,10 @@ impl Executor {
                 Err(Step::Fail(Failure {
                     code: "timed_out".to_owned(),
                     message: with_pods(
-                        format!("rollout of {object} did not finish within {}: {last}", humantime::format_duration(timeout)),
+                        format!(
+                            "rollout of {object} did not finish within {}: {last}",
+                            humantime::format_duration(timeout)
+                        ),
                         &pods,
                     ),
                     pods,
@@ -666,7 +795,11 @@ impl Executor {
         loop {
             match op().await {
                 Err(e @ ClusterError::Unreachable { .. }) if attempt < self.settings.retries => {
-                    let delay = backoff(self.settings.retry_base_delay, attempt, record.id.to_string().len() as u64 + u64::from(attempt));
+                    let delay = backoff(
+                        self.settings.retry_base_delay,
+                        attempt,
+                        record.id.to_string().len() as u64 + u64::from(attempt),
+                    );
                     warn!(message = "Cluster call failed; retrying.", deployment_id = %record.id, error = %e, attempt);
                     tokio::time::sleep(delay).await;
                     attempt += 1;
@@ -691,7 +824,13 @@ fn with_pods(message: String, pods: &[crate::model::PodIssue]) -> String {
     }
     let mut reasons: Vec<String> = pods
         .iter()
-        .map(|p| if p.message.is_empty() { p.reason.clone() } else { format!("{}: {}", p.reason, p.message) })
+        .map(|p| {
+            if p.message.is_empty() {
+                p.reason.clone()
+            } else {
+                format!("{}: {}", p.reason, p.message)
+            }
+        })
         .collect();
     reasons.sort();
     reasons.dedup();
@@ -722,7 +861,11 @@ fn leak_code(code: &str) -> &'static str {
 }
 
 fn edit_failure(e: &EditRejected) -> Failure {
-    Failure { code: leak_code(&e.code).to_owned(), message: e.message.clone(), pods: Vec::new() }
+    Failure {
+        code: leak_code(&e.code).to_owned(),
+        message: e.message.clone(),
+        pods: Vec::new(),
+    }
 }
 
 fn repo_failure(e: &RepoError) -> Failure {
@@ -730,11 +873,19 @@ fn repo_failure(e: &RepoError) -> Failure {
         RepoError::Edit(inner) => leak_code(&inner.code),
         other => other.kind(),
     };
-    Failure { code: code.to_owned(), message: e.to_string(), pods: Vec::new() }
+    Failure {
+        code: code.to_owned(),
+        message: e.to_string(),
+        pods: Vec::new(),
+    }
 }
 
 fn cluster_failure(e: &ClusterError) -> Failure {
-    Failure { code: e.kind().to_owned(), message: e.to_string(), pods: Vec::new() }
+    Failure {
+        code: e.kind().to_owned(),
+        message: e.to_string(),
+        pods: Vec::new(),
+    }
 }
 
 fn deploy_failure(e: &DeployError) -> Failure {
@@ -742,7 +893,11 @@ fn deploy_failure(e: &DeployError) -> Failure {
         DeployError::Unavailable { internal } | DeployError::Internal { internal } => internal.clone(),
         other => other.to_string(),
     };
-    Failure { code: e.code().to_owned(), message, pods: Vec::new() }
+    Failure {
+        code: e.code().to_owned(),
+        message,
+        pods: Vec::new(),
+    }
 }
 
 fn repo_error_to_deploy(e: RepoError) -> DeployError {
@@ -752,9 +907,13 @@ fn repo_error_to_deploy(e: RepoError) -> DeployError {
             format!("path `{path}` is not a regular file inside the configuration repository"),
             Some("application files must be plain files, not symlinks or directories".to_owned()),
         ),
-        RepoError::FileNotFound { path, .. } => DeployError::not_found("file_not_found", format!("file `{path}` does not exist"), None),
+        RepoError::FileNotFound { path, .. } => {
+            DeployError::not_found("file_not_found", format!("file `{path}` does not exist"), None)
+        }
         RepoError::Edit(inner) => DeployError::invalid(leak_code(&inner.code), inner.message, None),
-        other => DeployError::Unavailable { internal: other.to_string() },
+        other => DeployError::Unavailable {
+            internal: other.to_string(),
+        },
     }
 }
 
@@ -771,13 +930,23 @@ mod tests {
         ];
         let w = workloads(&docs, "team-a");
         assert_eq!(w.len(), 2);
-        assert_eq!(w[0], WorkloadRef { kind: "Deployment".into(), namespace: "team-a".into(), name: "web".into() });
+        assert_eq!(
+            w[0],
+            WorkloadRef {
+                kind: "Deployment".into(),
+                namespace: "team-a".into(),
+                name: "web".into()
+            }
+        );
         assert_eq!(w[1].namespace, "data");
     }
 
     #[test]
     fn images_are_described_by_their_tags() {
-        assert_eq!(describe_images(&["registry.example.com:5000/api:v1.2.3".to_owned()]), "v1.2.3");
+        assert_eq!(
+            describe_images(&["registry.example.com:5000/api:v1.2.3".to_owned()]),
+            "v1.2.3"
+        );
         let digest = format!("api@sha256:{}", "a".repeat(64));
         assert_eq!(describe_images(&[digest]), "sha256:aaaaaaaaaaaa");
         assert_eq!(describe_images(&["api:v1".to_owned(), "api:v1".to_owned()]), "v1");
@@ -796,9 +965,24 @@ mod tests {
     #[test]
     fn pod_reasons_are_listed_once() {
         let pods = vec![
-            crate::model::PodIssue { pod: "a".into(), container: "web".into(), reason: "ImagePullBackOff".into(), message: "Back-off pulling image".into(), restarts: 0 },
-            crate::model::PodIssue { pod: "b".into(), container: "web".into(), reason: "ImagePullBackOff".into(), message: "Back-off pulling image".into(), restarts: 0 },
+            crate::model::PodIssue {
+                pod: "a".into(),
+                container: "web".into(),
+                reason: "ImagePullBackOff".into(),
+                message: "Back-off pulling image".into(),
+                restarts: 0,
+            },
+            crate::model::PodIssue {
+                pod: "b".into(),
+                container: "web".into(),
+                reason: "ImagePullBackOff".into(),
+                message: "Back-off pulling image".into(),
+                restarts: 0,
+            },
         ];
-        assert_eq!(with_pods("failed".into(), &pods), "failed (pods: ImagePullBackOff: Back-off pulling image)");
+        assert_eq!(
+            with_pods("failed".into(), &pods),
+            "failed (pods: ImagePullBackOff: Back-off pulling image)"
+        );
     }
 }

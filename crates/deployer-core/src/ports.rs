@@ -14,8 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::image::ImageRef;
 use crate::model::{
-    ClusterKey, ContainerName, DeploymentEvent, DeploymentId, DeploymentRecord, ImageChange,
-    PodIssue, Status, Target,
+    ClusterKey, ContainerName, DeploymentEvent, DeploymentId, DeploymentRecord, ImageChange, PodIssue, Status, Target,
 };
 use crate::rollout::{RolloutVerdict, WorkloadStatus};
 
@@ -322,11 +321,19 @@ pub trait Cluster: Send + Sync {
     fn default_namespace(&self) -> &str;
 
     /// Server-side applies every document (field manager `k8s-app-deployer`).
-    async fn apply(&self, documents: &[serde_json::Value], options: ApplyOptions) -> Result<Vec<AppliedObject>, ClusterError>;
+    async fn apply(
+        &self,
+        documents: &[serde_json::Value],
+        options: ApplyOptions,
+    ) -> Result<Vec<AppliedObject>, ClusterError>;
 
     /// Watches a workload until its rollout succeeds or fails, calling `progress` on each
     /// observation. It has no deadline of its own: the caller wraps it in a timeout.
-    async fn watch_rollout(&self, workload: &WorkloadRef, progress: &ProgressFn) -> Result<RolloutVerdict, ClusterError>;
+    async fn watch_rollout(
+        &self,
+        workload: &WorkloadRef,
+        progress: &ProgressFn,
+    ) -> Result<RolloutVerdict, ClusterError>;
 
     /// The current status of a workload (`Ok(None)` if it does not exist).
     async fn workload_status(&self, workload: &WorkloadRef) -> Result<Option<WorkloadStatus>, ClusterError>;
@@ -413,7 +420,11 @@ pub enum Inserted {
 pub trait Store: Send + Sync {
     /// Stores a newly accepted deployment and its events. With an idempotency key already
     /// used, stores nothing and returns the existing deployment.
-    async fn insert_deployment(&self, record: &DeploymentRecord, events: &[DeploymentEvent]) -> Result<Inserted, StoreError>;
+    async fn insert_deployment(
+        &self,
+        record: &DeploymentRecord,
+        events: &[DeploymentEvent],
+    ) -> Result<Inserted, StoreError>;
 
     /// Replaces a deployment's record and appends its events, atomically.
     async fn update_deployment(&self, record: &DeploymentRecord, events: &[DeploymentEvent]) -> Result<(), StoreError>;
@@ -422,13 +433,21 @@ pub trait Store: Send + Sync {
     async fn get_deployment(&self, id: DeploymentId) -> Result<Option<DeploymentRecord>, StoreError>;
 
     /// Deployments matching `filter`, newest first.
-    async fn list_deployments(&self, filter: &DeploymentFilter, page: &PageRequest) -> Result<Vec<DeploymentRecord>, StoreError>;
+    async fn list_deployments(
+        &self,
+        filter: &DeploymentFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<DeploymentRecord>, StoreError>;
 
     /// Every deployment not yet finished, oldest first: what a restart resumes.
     async fn unfinished_deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError>;
 
     /// The latest finished deployment of a target with the given status, if any.
-    async fn last_deployment(&self, target: &Target, status: Option<Status>) -> Result<Option<DeploymentRecord>, StoreError>;
+    async fn last_deployment(
+        &self,
+        target: &Target,
+        status: Option<Status>,
+    ) -> Result<Option<DeploymentRecord>, StoreError>;
 
     /// A deployment's events with `seq > after`, in order.
     async fn events(&self, id: DeploymentId, after: i64) -> Result<Vec<DeploymentEvent>, StoreError>;

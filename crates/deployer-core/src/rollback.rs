@@ -36,7 +36,10 @@ pub fn rollback_request(
             if &record.request.target != target {
                 return Err(DeployError::invalid(
                     "rollback_target_mismatch",
-                    format!("deployment `{}` deployed to `{}`, not to `{target}`", record.id, record.request.target),
+                    format!(
+                        "deployment `{}` deployed to `{}`, not to `{target}`",
+                        record.id, record.request.target
+                    ),
                     Some("name a deployment of the same region, cluster and file".to_owned()),
                 ));
             }
@@ -47,7 +50,10 @@ pub fn rollback_request(
             if record.status != Status::Succeeded && matches!(to, RollbackTo::Deployment(_)) {
                 return Err(DeployError::invalid(
                     "rollback_to_unsuccessful",
-                    format!("deployment `{}` did not succeed ({}); roll back to a release that ran", record.id, record.status),
+                    format!(
+                        "deployment `{}` did not succeed ({}); roll back to a release that ran",
+                        record.id, record.status
+                    ),
                     None,
                 ));
             }
@@ -59,10 +65,18 @@ pub fn rollback_request(
                 ));
             };
             let image = ImageRef::parse(first).map_err(|e| {
-                DeployError::invalid("nothing_to_roll_back", format!("the recorded image `{first}` cannot be restored: {e}"), None)
+                DeployError::invalid(
+                    "nothing_to_roll_back",
+                    format!("the recorded image `{first}` cannot be restored: {e}"),
+                    None,
+                )
             })?;
             let change = ImageChange::from_ref(&image).ok_or_else(|| {
-                DeployError::invalid("nothing_to_roll_back", format!("the recorded image `{first}` has no tag or digest"), None)
+                DeployError::invalid(
+                    "nothing_to_roll_back",
+                    format!("the recorded image `{first}` has no tag or digest"),
+                    None,
+                )
             })?;
             let undone = matches!(to, RollbackTo::Undo(_)).then_some(record.id);
             (Some(image), change, undone)
@@ -76,7 +90,10 @@ pub fn rollback_request(
         method: Method::Apply,
         reason,
         timeout: None,
-        source: Source { kind: TriggerKind::Rollback, ..Source::default() },
+        source: Source {
+            kind: TriggerKind::Rollback,
+            ..Source::default()
+        },
         requested_by: requested_by.to_owned(),
         idempotency_key: None,
         environment: None,
@@ -93,7 +110,9 @@ mod tests {
     use crate::model::DeploymentId;
 
     fn target(file: &str) -> Target {
-        format!("us-west-2/prod-1/{file}").parse().unwrap_or_else(|e| panic!("{e}"))
+        format!("us-west-2/prod-1/{file}")
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn deployed(file: &str, old: &str, new: &str, status: Status) -> DeploymentRecord {
@@ -101,7 +120,9 @@ mod tests {
             target: target(file),
             image: None,
             container: None,
-            change: ImageChange::Tag { tag: Tag::new("x").unwrap_or_else(|e| panic!("{e}")) },
+            change: ImageChange::Tag {
+                tag: Tag::new("x").unwrap_or_else(|e| panic!("{e}")),
+            },
             method: Method::Apply,
             reason: None,
             timeout: None,
@@ -121,7 +142,12 @@ mod tests {
 
     #[test]
     fn undoing_a_deployment_restores_the_image_it_replaced() {
-        let bad = deployed("api", "ghcr.io/acme/api:1.0.0", "ghcr.io/acme/api:1.1.0", Status::Failed);
+        let bad = deployed(
+            "api",
+            "ghcr.io/acme/api:1.0.0",
+            "ghcr.io/acme/api:1.1.0",
+            Status::Failed,
+        );
         let req = rollback_request(&target("api"), &RollbackTo::Undo(Box::new(bad.clone())), "alice", None)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(req.change.tag().map(Tag::as_str), Some("1.0.0"));
@@ -132,7 +158,12 @@ mod tests {
 
     #[test]
     fn rolling_back_to_a_release_deploys_its_images() {
-        let good = deployed("api", "ghcr.io/acme/api:0.9.0", "ghcr.io/acme/api:1.0.0", Status::Succeeded);
+        let good = deployed(
+            "api",
+            "ghcr.io/acme/api:0.9.0",
+            "ghcr.io/acme/api:1.0.0",
+            Status::Succeeded,
+        );
         let req = rollback_request(&target("api"), &RollbackTo::Deployment(Box::new(good)), "alice", None)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(req.change.tag().map(Tag::as_str), Some("1.0.0"));

@@ -162,7 +162,9 @@ pub fn rollout_verdict(status: &WorkloadStatus) -> RolloutVerdict {
                     "Waiting for deployment \"{name}\" rollout to finish: {available} of {updated} updated replicas are available..."
                 ));
             }
-            RolloutVerdict::Succeeded { message: format!("deployment \"{name}\" successfully rolled out") }
+            RolloutVerdict::Succeeded {
+                message: format!("deployment \"{name}\" successfully rolled out"),
+            }
         }
         WorkloadStatus::StatefulSet {
             generation,
@@ -208,7 +210,14 @@ pub fn rollout_verdict(status: &WorkloadStatus) -> RolloutVerdict {
             }
         }
         WorkloadStatus::DaemonSet {
-            name, generation, observed_generation, desired, updated, available, rolling_update, ..
+            name,
+            generation,
+            observed_generation,
+            desired,
+            updated,
+            available,
+            rolling_update,
+            ..
         } => {
             if !rolling_update {
                 return RolloutVerdict::Succeeded {
@@ -228,7 +237,9 @@ pub fn rollout_verdict(status: &WorkloadStatus) -> RolloutVerdict {
                     "Waiting for daemon set \"{name}\" rollout to finish: {available} of {desired} updated pods are available..."
                 ));
             }
-            RolloutVerdict::Succeeded { message: format!("daemon set \"{name}\" successfully rolled out") }
+            RolloutVerdict::Succeeded {
+                message: format!("daemon set \"{name}\" successfully rolled out"),
+            }
         }
     }
 }
@@ -237,15 +248,29 @@ impl WorkloadStatus {
     /// The replica counts for the record.
     pub fn summary(&self, namespace: &str, verdict: &RolloutVerdict) -> RolloutSummary {
         let (kind, name, desired, updated, ready, available) = match self {
-            WorkloadStatus::Deployment { name, desired, updated, ready, available, .. } => {
-                ("Deployment", name, *desired, *updated, *ready, *available)
-            }
-            WorkloadStatus::StatefulSet { name, desired, updated, ready, .. } => {
-                ("StatefulSet", name, *desired, *updated, *ready, *ready)
-            }
-            WorkloadStatus::DaemonSet { name, desired, updated, ready, available, .. } => {
-                ("DaemonSet", name, *desired, *updated, *ready, *available)
-            }
+            WorkloadStatus::Deployment {
+                name,
+                desired,
+                updated,
+                ready,
+                available,
+                ..
+            } => ("Deployment", name, *desired, *updated, *ready, *available),
+            WorkloadStatus::StatefulSet {
+                name,
+                desired,
+                updated,
+                ready,
+                ..
+            } => ("StatefulSet", name, *desired, *updated, *ready, *ready),
+            WorkloadStatus::DaemonSet {
+                name,
+                desired,
+                updated,
+                ready,
+                available,
+                ..
+            } => ("DaemonSet", name, *desired, *updated, *ready, *available),
         };
         RolloutSummary {
             kind: kind.to_owned(),
@@ -262,7 +287,10 @@ impl WorkloadStatus {
     /// The progress deadline, for Deployments that set one.
     pub fn progress_deadline_seconds(&self) -> Option<i64> {
         match self {
-            WorkloadStatus::Deployment { progress_deadline_seconds, .. } => *progress_deadline_seconds,
+            WorkloadStatus::Deployment {
+                progress_deadline_seconds,
+                ..
+            } => *progress_deadline_seconds,
             _ => None,
         }
     }
@@ -291,22 +319,36 @@ mod tests {
     fn a_status_from_the_previous_generation_is_never_success() {
         // Right after an apply: the old status says 2/2 available, but for generation 1.
         let v = rollout_verdict(&deployment(2, 1, 2, 2, 2));
-        assert_eq!(v, waiting("Waiting for deployment spec update to be observed...".to_owned()));
+        assert_eq!(
+            v,
+            waiting("Waiting for deployment spec update to be observed...".to_owned())
+        );
     }
 
     #[test]
     fn deployment_walks_through_kubectls_messages() {
         let cases = [
-            (deployment(2, 2, 3, 1, 2), "Waiting for deployment \"web\" rollout to finish: 1 out of 2 new replicas have been updated..."),
-            (deployment(2, 2, 3, 2, 2), "Waiting for deployment \"web\" rollout to finish: 1 old replicas are pending termination..."),
-            (deployment(2, 2, 2, 2, 1), "Waiting for deployment \"web\" rollout to finish: 1 of 2 updated replicas are available..."),
+            (
+                deployment(2, 2, 3, 1, 2),
+                "Waiting for deployment \"web\" rollout to finish: 1 out of 2 new replicas have been updated...",
+            ),
+            (
+                deployment(2, 2, 3, 2, 2),
+                "Waiting for deployment \"web\" rollout to finish: 1 old replicas are pending termination...",
+            ),
+            (
+                deployment(2, 2, 2, 2, 1),
+                "Waiting for deployment \"web\" rollout to finish: 1 of 2 updated replicas are available...",
+            ),
         ];
         for (status, message) in cases {
             assert_eq!(rollout_verdict(&status), waiting(message.to_owned()));
         }
         assert_eq!(
             rollout_verdict(&deployment(2, 2, 2, 2, 2)),
-            RolloutVerdict::Succeeded { message: "deployment \"web\" successfully rolled out".to_owned() }
+            RolloutVerdict::Succeeded {
+                message: "deployment \"web\" successfully rolled out".to_owned()
+            }
         );
     }
 
@@ -336,7 +378,12 @@ mod tests {
             partition: 0,
         };
         assert!(!rollout_verdict(&s).is_final());
-        if let WorkloadStatus::StatefulSet { current_revision, updated, .. } = &mut s {
+        if let WorkloadStatus::StatefulSet {
+            current_revision,
+            updated,
+            ..
+        } = &mut s
+        {
             *current_revision = "db-2".to_owned();
             *updated = 3;
         }

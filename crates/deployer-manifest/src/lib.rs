@@ -51,9 +51,9 @@ mod tree;
 mod workload;
 
 pub use error::EditError;
-pub use port::ManifestEditor;
 pub use images::{Edit, ImageChange, ImageSelector, NewImage, list_images, set_image};
 pub use limits::Limits;
 pub use objects::parse_documents;
+pub use port::ManifestEditor;
 pub use restart::{RESTARTED_AT, RestartChange, set_restarted_at};
 pub use workload::{ContainerImage, WORKLOAD_KINDS};

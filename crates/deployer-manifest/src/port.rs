@@ -19,7 +19,10 @@ impl ManifestEditor {
 }
 
 fn rejected(e: &EditError) -> EditRejected {
-    EditRejected { code: e.kind().to_owned(), message: e.to_string() }
+    EditRejected {
+        code: e.kind().to_owned(),
+        message: e.to_string(),
+    }
 }
 
 impl Manifests for ManifestEditor {
@@ -30,11 +33,17 @@ impl Manifests for ManifestEditor {
             ImageChange::TagAndDigest { tag, digest } => NewImage::TagAndDigest(tag.clone(), digest.clone()),
             ImageChange::None => {
                 let images = self.images(content)?;
-                return Ok(EditedManifest { content: content.to_vec(), old_images: images.clone(), new_images: images });
+                return Ok(EditedManifest {
+                    content: content.to_vec(),
+                    old_images: images.clone(),
+                    new_images: images,
+                });
             }
         };
-        let selector =
-            ImageSelector { image: edit.image.clone(), container: edit.container.as_ref().map(|c| c.to_string()) };
+        let selector = ImageSelector {
+            image: edit.image.clone(),
+            container: edit.container.as_ref().map(|c| c.to_string()),
+        };
         let result = crate::set_image(content, &selector, &new, &self.limits).map_err(|e| rejected(&e))?;
         Ok(EditedManifest {
             content: result.content,
@@ -46,7 +55,11 @@ impl Manifests for ManifestEditor {
     fn set_restarted_at(&self, content: &[u8], at: &str) -> Result<EditedManifest, EditRejected> {
         let images = self.images(content)?;
         let result = crate::set_restarted_at(content, at, &self.limits).map_err(|e| rejected(&e))?;
-        Ok(EditedManifest { content: result.content, old_images: images.clone(), new_images: images })
+        Ok(EditedManifest {
+            content: result.content,
+            old_images: images.clone(),
+            new_images: images,
+        })
     }
 
     fn documents(&self, content: &[u8]) -> Result<Vec<serde_json::Value>, EditRejected> {
@@ -69,15 +82,26 @@ mod tests {
     const WEB: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web # the app\n          image: \"ghcr.io/acme/web:1.0.0\"\n";
 
     fn tag(t: &str) -> ImageChange {
-        ImageChange::Tag { tag: Tag::new(t).unwrap_or_else(|e| panic!("{e}")) }
+        ImageChange::Tag {
+            tag: Tag::new(t).unwrap_or_else(|e| panic!("{e}")),
+        }
     }
 
     #[test]
     fn the_port_edits_only_the_tag_and_reports_old_and_new() {
         let editor = ManifestEditor::default();
-        let edit = ImageEdit { image: None, container: None, change: tag("1.1.0") };
-        let out = editor.set_image(WEB.as_bytes(), &edit).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(String::from_utf8_lossy(&out.content), WEB.replace("web:1.0.0", "web:1.1.0"));
+        let edit = ImageEdit {
+            image: None,
+            container: None,
+            change: tag("1.1.0"),
+        };
+        let out = editor
+            .set_image(WEB.as_bytes(), &edit)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            String::from_utf8_lossy(&out.content),
+            WEB.replace("web:1.0.0", "web:1.1.0")
+        );
         assert_eq!(out.old_images, vec!["ghcr.io/acme/web:1.0.0"]);
         assert_eq!(out.new_images, vec!["ghcr.io/acme/web:1.1.0"]);
     }
@@ -86,7 +110,11 @@ mod tests {
     fn an_unknown_container_is_rejected_with_the_editors_code() {
         let editor = ManifestEditor::default();
         let container = deployer_core::model::ContainerName::new("db").ok();
-        let edit = ImageEdit { image: None, container, change: tag("2") };
+        let edit = ImageEdit {
+            image: None,
+            container,
+            change: tag("2"),
+        };
         let err = editor.set_image(WEB.as_bytes(), &edit).err();
         assert_eq!(err.map(|e| e.code), Some("unknown_container".to_owned()));
     }
@@ -96,6 +124,9 @@ mod tests {
         let editor = ManifestEditor::default();
         let docs = editor.documents(WEB.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(docs[0]["metadata"]["name"], "web");
-        assert_eq!(editor.images(WEB.as_bytes()).ok(), Some(vec!["ghcr.io/acme/web:1.0.0".to_owned()]));
+        assert_eq!(
+            editor.images(WEB.as_bytes()).ok(),
+            Some(vec!["ghcr.io/acme/web:1.0.0".to_owned()])
+        );
     }
 }

@@ -20,12 +20,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::auth::{AuditLog, Authenticator, Guard};
-use crate::transport::ClientAddr;
-use crate::transport::tls::TlsListener;
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::hub::Hub;
 use crate::queue::Queue;
+use crate::transport::ClientAddr;
+use crate::transport::tls::TlsListener;
 use crate::triggers::callback::{CallbackSender, HttpCallbacks, NoCallbacks};
 use crate::triggers::{LiveTriggers, TriggerReloader};
 
@@ -198,7 +198,9 @@ impl Server {
         }
         if let Some(exposition) = &self.metrics {
             router = router
-                .layer(axum::Extension(crate::metrics::endpoint::Served(exposition.registry.clone())))
+                .layer(axum::Extension(crate::metrics::endpoint::Served(
+                    exposition.registry.clone(),
+                )))
                 .layer(axum::middleware::from_fn_with_state(
                     exposition.metrics.http.clone(),
                     crate::metrics::track,
@@ -221,7 +223,11 @@ impl Server {
     /// Lists and revives undelivered events of `sinks` through `GET /api/v1/events` and
     /// `POST /api/v1/events/…/retry`.
     #[must_use]
-    pub fn with_events(mut self, outbox: Arc<dyn deployer_store::OutboxStore>, sinks: Vec<deployer_store::SinkName>) -> Self {
+    pub fn with_events(
+        mut self,
+        outbox: Arc<dyn deployer_store::OutboxStore>,
+        sinks: Vec<deployer_store::SinkName>,
+    ) -> Self {
         self.events = Some(crate::api::events_admin::EventsAdmin { outbox, sinks });
         self
     }
@@ -247,7 +253,10 @@ impl Server {
     /// store cannot take in time are dropped and counted, never waited for).
     #[must_use]
     pub fn with_audit(mut self, store: Arc<dyn AuditStore>) -> Self {
-        self.guard = Arc::new(self.guard.with_audit(AuditLog::spawn(store, crate::auth::AUDIT_CAPACITY)));
+        self.guard = Arc::new(
+            self.guard
+                .with_audit(AuditLog::spawn(store, crate::auth::AUDIT_CAPACITY)),
+        );
         self
     }
 
@@ -288,14 +297,22 @@ impl Server {
         // Security headers on everything served, composed routes included.
         let app = crate::transport::headers::apply(app, self.settings.server.tls.is_some());
         let app = app.into_make_service_with_connect_info::<ClientAddr>();
-        let serve: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
-            match &self.settings.server.tls {
-                None => Box::pin(axum::serve(listener, app).with_graceful_shutdown(graceful).into_future()),
-                Some(tls) => {
-                    let listener = TlsListener::new(listener, tls).map_err(ServeError::Tls)?;
-                    Box::pin(axum::serve(listener, app).with_graceful_shutdown(graceful).into_future())
-                }
-            };
+        let serve: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match &self.settings.server.tls
+        {
+            None => Box::pin(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(graceful)
+                    .into_future(),
+            ),
+            Some(tls) => {
+                let listener = TlsListener::new(listener, tls).map_err(ServeError::Tls)?;
+                Box::pin(
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(graceful)
+                        .into_future(),
+                )
+            }
+        };
         let served = tokio::select! {
             r = serve => r.map_err(ServeError::Http),
             () = async {

@@ -287,7 +287,13 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 #[derive(Debug, Args)]
 pub struct TokenArgs {
     /// The service's configuration file: its `[store]` holds the tokens.
-    #[arg(long, short = 'c', env = "K8S_APP_DEPLOYER_CONFIG", default_value = "deployer.toml", global = true)]
+    #[arg(
+        long,
+        short = 'c',
+        env = "K8S_APP_DEPLOYER_CONFIG",
+        default_value = "deployer.toml",
+        global = true
+    )]
     pub config: PathBuf,
     /// Print JSON instead of text (`token list`).
     #[arg(long, global = true)]

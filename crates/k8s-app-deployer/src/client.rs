@@ -53,8 +53,15 @@ impl ApiClient {
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("k8s-app-deployer-cli/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ClientError::Transport { url: args.server.clone(), message: e.to_string() })?;
-        Ok(Self { http, base: args.server.trim_end_matches('/').to_owned(), token: args.token.clone() })
+            .map_err(|e| ClientError::Transport {
+                url: args.server.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            base: args.server.trim_end_matches('/').to_owned(),
+            token: args.token.clone(),
+        })
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -73,7 +80,10 @@ impl ApiClient {
         } else if e.is_timeout() {
             message = "timed out".to_owned();
         }
-        ClientError::Transport { url: self.base.clone(), message }
+        ClientError::Transport {
+            url: self.base.clone(),
+            message,
+        }
     }
 
     async fn decode(&self, resp: reqwest::Response) -> Result<Value, ClientError> {
@@ -97,7 +107,11 @@ impl ApiClient {
 
     /// `GET path`.
     pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
-        let resp = self.request(reqwest::Method::GET, path).send().await.map_err(|e| self.transport(&e))?;
+        let resp = self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .map_err(|e| self.transport(&e))?;
         self.decode(resp).await
     }
 
@@ -184,5 +198,8 @@ impl ApiClient {
 
 /// Whether a record's status is terminal.
 pub fn is_terminal(record: &Value) -> bool {
-    matches!(record.get("status").and_then(Value::as_str), Some("succeeded" | "failed" | "unchanged"))
+    matches!(
+        record.get("status").and_then(Value::as_str),
+        Some("succeeded" | "failed" | "unchanged")
+    )
 }

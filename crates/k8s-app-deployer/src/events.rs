@@ -17,11 +17,21 @@ fn store_sink(name: &SinkName) -> Result<deployer_store::SinkName, StoreError> {
 
 #[async_trait]
 impl OutboxSource for StoreOutbox {
-    async fn claim_due(&self, sink: &SinkName, limit: usize, now: DateTime<Utc>) -> Result<Vec<OutboxItem>, StoreError> {
+    async fn claim_due(
+        &self,
+        sink: &SinkName,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
         let entries = self.0.claim_due(&store_sink(sink)?, limit, now).await?;
         Ok(entries
             .into_iter()
-            .map(|e| OutboxItem { id: ItemId(e.id.0), attempts: e.attempts, lease_until: e.next_attempt_at, event: e.event })
+            .map(|e| OutboxItem {
+                id: ItemId(e.id.0),
+                attempts: e.attempts,
+                lease_until: e.next_attempt_at,
+                event: e.event,
+            })
             .collect())
     }
 
@@ -61,7 +71,12 @@ pub fn start_delivery(
     tracing::info!(message = "Event delivery started.", sinks = running.len());
     deployer_sinks::metrics::SinkMetrics::of_workers(&running).register(&mut registry);
     let store: Arc<dyn deployer_store::OutboxStore> = history.clone();
-    tokio::spawn(metrics.outbox.clone().poll(store, names, clock, BACKLOG_EVERY, std::future::pending::<()>()));
+    tokio::spawn(
+        metrics
+            .outbox
+            .clone()
+            .poll(store, names, clock, BACKLOG_EVERY, std::future::pending::<()>()),
+    );
     // The workers run for the life of the process; their leases make a crash lose nothing.
     std::mem::forget(running);
     (registry, metrics)

@@ -40,7 +40,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::REJECTED } else { exit::SUCCEEDED });
+            return ExitCode::from(if e.use_stderr() {
+                exit::REJECTED
+            } else {
+                exit::SUCCEEDED
+            });
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

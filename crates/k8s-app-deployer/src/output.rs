@@ -29,7 +29,12 @@ fn num(v: &Value, path: &[&str]) -> i64 {
 /// The target of a record, `region/cluster/file`.
 pub fn target(record: &Value) -> String {
     let t = &record["request"]["target"];
-    format!("{}/{}/{}", text(t, &["region"]), text(t, &["cluster"]), text(t, &["file"]))
+    format!(
+        "{}/{}/{}",
+        text(t, &["region"]),
+        text(t, &["cluster"]),
+        text(t, &["file"])
+    )
 }
 
 /// One line describing where a deployment stands.
@@ -62,7 +67,10 @@ impl Progress {
     /// A renderer for standard error.
     pub fn new() -> Self {
         let tty = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        Self { tty, last: String::new() }
+        Self {
+            tty,
+            last: String::new(),
+        }
     }
 
     /// Shows one event.
@@ -96,14 +104,26 @@ pub fn summary(record: &Value) -> String {
     if !method.is_empty() {
         out.push_str(&format!("  method:  {method}\n"));
     }
-    let old = record.get("old_images").and_then(Value::as_array).cloned().unwrap_or_default();
-    let new = record.get("new_images").and_then(Value::as_array).cloned().unwrap_or_default();
+    let old = record
+        .get("old_images")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let new = record
+        .get("new_images")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut seen = std::collections::BTreeSet::new();
     for (o, n) in old.iter().zip(new.iter()) {
         if !seen.insert((o.to_string(), n.to_string())) {
             continue;
         }
-        out.push_str(&format!("  image:   {} → {}\n", o.as_str().unwrap_or(""), n.as_str().unwrap_or("")));
+        out.push_str(&format!(
+            "  image:   {} → {}\n",
+            o.as_str().unwrap_or(""),
+            n.as_str().unwrap_or("")
+        ));
     }
     if let Some(sha) = record.get("commit_sha").and_then(Value::as_str) {
         out.push_str(&format!("  commit:  {sha}\n"));
@@ -112,7 +132,11 @@ pub fn summary(record: &Value) -> String {
         out.push_str(&format!("  rollout: {}\n", text(r, &["message"])));
     }
     if let Some(f) = record.get("failure").filter(|f| !f.is_null()) {
-        out.push_str(&format!("  failure: [{}] {}\n", text(f, &["code"]), text(f, &["message"])));
+        out.push_str(&format!(
+            "  failure: [{}] {}\n",
+            text(f, &["code"]),
+            text(f, &["message"])
+        ));
     }
     if let Some(d) = record.get("dry_run").filter(|d| !d.is_null()) {
         out.push_str("\n");

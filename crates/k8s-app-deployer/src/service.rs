@@ -9,7 +9,7 @@ use deployer_git::{GitConfigRepo, GitSettings};
 use deployer_kube::{ClusterSettings, KubeClusters};
 use deployer_manifest::ManifestEditor;
 use deployer_server::auth::{Chain, StaticTokens, StoreTokens};
-use deployer_server::config::{typed, ConfigError, Problem, Settings};
+use deployer_server::config::{ConfigError, Problem, Settings, typed};
 use deployer_server::{Dependencies, Hub, Server};
 use deployer_sinks::settings::SinksSettings;
 use deployer_store::StoreSettings;
@@ -59,7 +59,12 @@ pub fn adapter_settings(settings: &Settings) -> Result<AdapterSettings, ConfigEr
         }
     }
     match (git, store, sinks, problems.is_empty()) {
-        (Some(git), Some(store), Some(sinks), true) => Ok(AdapterSettings { git, store, clusters, sinks }),
+        (Some(git), Some(store), Some(sinks), true) => Ok(AdapterSettings {
+            git,
+            store,
+            clusters,
+            sinks,
+        }),
         _ => Err(ConfigError { problems }),
     }
 }
@@ -70,7 +75,10 @@ pub fn adapter_settings(settings: &Settings) -> Result<AdapterSettings, ConfigEr
 /// When the store, the repository or a cluster's credentials cannot be opened.
 pub async fn start(settings: Settings, adapters: AdapterSettings) -> anyhow::Result<Server> {
     let lookup = |key: &str| std::env::var(key).ok();
-    let sinks = adapters.sinks.build(&lookup).map_err(|e| anyhow::anyhow!("invalid `[sinks]` configuration: {e}"))?;
+    let sinks = adapters
+        .sinks
+        .build(&lookup)
+        .map_err(|e| anyhow::anyhow!("invalid `[sinks]` configuration: {e}"))?;
     let sink_names = sinks
         .names()
         .iter()
@@ -84,8 +92,16 @@ pub async fn start(settings: Settings, adapters: AdapterSettings) -> anyhow::Res
     // Delivery workers, and the metrics registry served at `/metrics`.
     let (registry, metrics) = crate::events::start_delivery(&history, sinks, sink_names.clone(), clock.clone());
     let store: Arc<dyn deployer_core::ports::Store> = history.clone();
-    let repo = Arc::new(GitConfigRepo::open(adapters.git).await.context("cannot open the configuration repository")?);
-    let clusters = Arc::new(KubeClusters::connect(&adapters.clusters).await.context("cannot set up the clusters")?);
+    let repo = Arc::new(
+        GitConfigRepo::open(adapters.git)
+            .await
+            .context("cannot open the configuration repository")?,
+    );
+    let clusters = Arc::new(
+        KubeClusters::connect(&adapters.clusters)
+            .await
+            .context("cannot set up the clusters")?,
+    );
     let manifests = Arc::new(ManifestEditor::default());
     let hub = Arc::new(Hub::new());
     let ports = Ports {
@@ -94,7 +110,10 @@ pub async fn start(settings: Settings, adapters: AdapterSettings) -> anyhow::Res
         store: Arc::clone(&store),
         manifests: manifests.clone(),
         clock: Arc::clone(&clock),
-        notifier: Arc::new(deployer_server::metrics::Tee::new(hub.clone(), Arc::new(metrics.deployments.clone()))),
+        notifier: Arc::new(deployer_server::metrics::Tee::new(
+            hub.clone(),
+            Arc::new(metrics.deployments.clone()),
+        )),
     };
     let executor = Executor::new(ports, settings.executor.clone());
     let deps = Dependencies {
@@ -118,10 +137,18 @@ pub async fn start(settings: Settings, adapters: AdapterSettings) -> anyhow::Res
     let outbox: Arc<dyn deployer_store::OutboxStore> = history.clone();
     let audit: Arc<dyn deployer_store::AuditStore> = history;
     // The web UI at `/`: its routes merged with the API's, behind its session layer.
-    let ui = deployer_ui::UiSettings { secure_cookies: settings.server.tls.is_some(), ..Default::default() };
-    let server = Server::start(deps, settings).await.context("cannot start the service")?
+    let ui = deployer_ui::UiSettings {
+        secure_cookies: settings.server.tls.is_some(),
+        ..Default::default()
+    };
+    let server = Server::start(deps, settings)
+        .await
+        .context("cannot start the service")?
         .with_audit(audit)
-        .with_metrics(deployer_server::metrics::Exposition { registry: Arc::new(registry), metrics })
+        .with_metrics(deployer_server::metrics::Exposition {
+            registry: Arc::new(registry),
+            metrics,
+        })
         .with_events(outbox, sink_names);
     Ok(server.with_router(move |api| deployer_ui::compose(api, ui)))
 }

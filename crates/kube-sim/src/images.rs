@@ -252,7 +252,8 @@ impl ImageRules {
 
     /// Reads a rule file (see the module documentation). An empty document gives no rules.
     pub fn from_yaml(text: &str) -> Result<Self, RulesError> {
-        let reprs: Option<Vec<RuleRepr>> = serde_saphyr::from_str(text).map_err(|e| RulesError::Parse(e.to_string()))?;
+        let reprs: Option<Vec<RuleRepr>> =
+            serde_saphyr::from_str(text).map_err(|e| RulesError::Parse(e.to_string()))?;
         let rules = reprs
             .unwrap_or_default()
             .into_iter()

@@ -101,7 +101,10 @@ impl ImageChange {
     /// Builds the change from an image reference's tag and digest.
     pub fn from_ref(image: &ImageRef) -> Option<ImageChange> {
         match (image.tag(), image.digest()) {
-            (Some(t), Some(d)) => Some(ImageChange::TagAndDigest { tag: t.clone(), digest: d.clone() }),
+            (Some(t), Some(d)) => Some(ImageChange::TagAndDigest {
+                tag: t.clone(),
+                digest: d.clone(),
+            }),
             (Some(t), None) => Some(ImageChange::Tag { tag: t.clone() }),
             (None, Some(d)) => Some(ImageChange::Digest { digest: d.clone() }),
             (None, None) => None,
@@ -243,7 +246,8 @@ pub mod opt_duration {
     /// Parses `"90s"`, `"10m"`, `"1h 30m"`.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let s: Option<String> = Option::deserialize(d)?;
-        s.map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom)).transpose()
+        s.map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 
@@ -290,12 +294,16 @@ impl fmt::Display for Status {
 impl FromStr for Status {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Status::Queued, Status::Running, Status::Succeeded, Status::Failed, Status::Unchanged]
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown status `{s}`: use queued, running, succeeded, failed or unchanged")
-            })
+        [
+            Status::Queued,
+            Status::Running,
+            Status::Succeeded,
+            Status::Failed,
+            Status::Unchanged,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .ok_or_else(|| format!("unknown status `{s}`: use queued, running, succeeded, failed or unchanged"))
     }
 }
 

@@ -63,6 +63,12 @@ pub struct DeploymentEvent {
 impl DeploymentEvent {
     /// An event about `record`, not yet stored.
     pub fn new(kind: EventKind, record: &DeploymentRecord, at: DateTime<Utc>) -> Self {
-        Self { seq: 0, deployment_id: record.id, kind, at, record: record.clone() }
+        Self {
+            seq: 0,
+            deployment_id: record.id,
+            kind,
+            at,
+            record: record.clone(),
+        }
     }
 }

@@ -12,7 +12,9 @@ pub struct DeploymentId(ulid::Ulid);
 
 /// Text that is not a deployment id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid deployment id `{0}`: an id is 26 characters of Crockford base32, as returned when the deployment was created")]
+#[error(
+    "invalid deployment id `{0}`: an id is 26 characters of Crockford base32, as returned when the deployment was created"
+)]
 pub struct InvalidId(pub String);
 
 impl DeploymentId {

@@ -6,8 +6,8 @@ mod id;
 mod names;
 
 pub use deployment::{
-    opt_duration, DeployRequest, DeploymentRecord, DryRunResult, Failure, ImageChange, Method, Phase,
-    PodIssue, RolloutSummary, Source, Status, TriggerKind, UnknownMethod,
+    DeployRequest, DeploymentRecord, DryRunResult, Failure, ImageChange, Method, Phase, PodIssue, RolloutSummary,
+    Source, Status, TriggerKind, UnknownMethod, opt_duration,
 };
 pub use event::{DeploymentEvent, EventKind};
 pub use id::{DeploymentId, InvalidId};

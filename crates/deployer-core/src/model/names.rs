@@ -27,7 +27,11 @@ impl InvalidName {
         if value.chars().count() > 80 {
             shown.push('…');
         }
-        Self { what, value: shown, reason }
+        Self {
+            what,
+            value: shown,
+            reason,
+        }
     }
 }
 
@@ -50,7 +54,11 @@ fn check_label(what: &'static str, value: &str, max: usize) -> Result<(), Invali
     }
     let first_last_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     if !first_last_ok(value.chars().next()) || !first_last_ok(value.chars().last()) {
-        return Err(InvalidName::new(what, value, "must start and end with a letter or digit"));
+        return Err(InvalidName::new(
+            what,
+            value,
+            "must start and end with a letter or digit",
+        ));
     }
     if value.contains("..") {
         return Err(InvalidName::new(what, value, "must not contain `..`"));
@@ -204,7 +212,10 @@ impl Target {
 
     /// The cluster this target lives on.
     pub fn cluster_key(&self) -> ClusterKey {
-        ClusterKey { region: self.region.clone(), cluster: self.cluster.clone() }
+        ClusterKey {
+            region: self.region.clone(),
+            cluster: self.cluster.clone(),
+        }
     }
 }
 
@@ -230,9 +241,11 @@ impl FromStr for Target {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = s.split('/').collect();
         match parts.as_slice() {
-            [region, cluster, file] => {
-                Ok(Target { region: Region::new(*region)?, cluster: ClusterName::new(*cluster)?, file: AppFile::new(*file)? })
-            }
+            [region, cluster, file] => Ok(Target {
+                region: Region::new(*region)?,
+                cluster: ClusterName::new(*cluster)?,
+                file: AppFile::new(*file)?,
+            }),
             _ => Err(InvalidPath::Shape(s.chars().take(80).collect(), "region/cluster/file")),
         }
     }
@@ -242,9 +255,10 @@ impl FromStr for ClusterKey {
     type Err = InvalidPath;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once('/') {
-            Some((region, cluster)) if !cluster.contains('/') => {
-                Ok(ClusterKey { region: Region::new(region)?, cluster: ClusterName::new(cluster)? })
-            }
+            Some((region, cluster)) if !cluster.contains('/') => Ok(ClusterKey {
+                region: Region::new(region)?,
+                cluster: ClusterName::new(cluster)?,
+            }),
             _ => Err(InvalidPath::Shape(s.chars().take(80).collect(), "region/cluster")),
         }
     }
@@ -278,7 +292,17 @@ mod tests {
 
     #[test]
     fn app_file_refuses_traversal_and_separators() {
-        for bad in ["../etc/passwd", "a/b", "..", "a..b", "a\\b", "", ".hidden", "a b", "a\nb"] {
+        for bad in [
+            "../etc/passwd",
+            "a/b",
+            "..",
+            "a..b",
+            "a\\b",
+            "",
+            ".hidden",
+            "a b",
+            "a\nb",
+        ] {
             assert!(AppFile::new(bad).is_err(), "{bad:?} should be refused");
         }
     }
@@ -296,7 +320,10 @@ mod tests {
     #[test]
     fn invalid_name_message_says_what_and_why() {
         let err = AppFile::new("../x").err().map(|e| e.to_string());
-        assert_eq!(err.as_deref(), Some("invalid file `../x`: must be a file name, without `/` or `\\`"));
+        assert_eq!(
+            err.as_deref(),
+            Some("invalid file `../x`: must be a file name, without `/` or `\\`")
+        );
     }
 
     #[test]

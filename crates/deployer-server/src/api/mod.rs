@@ -20,17 +20,17 @@ mod get;
 mod health;
 mod limits;
 mod list;
-/// Pins: targets automatic triggers leave alone.
-pub mod pins;
-/// Rollbacks of a deployment or a target.
-mod rollback;
 /// The embedded OpenAPI document.
 pub mod openapi;
+/// Pins: targets automatic triggers leave alone.
+pub mod pins;
 /// The release request body and its validation.
 pub mod release_request;
 mod releases;
 /// The deploy request body and its validation.
 pub mod request;
+/// Rollbacks of a deployment or a target.
+mod rollback;
 mod state;
 /// The one path of every deployment into the service.
 pub mod submit;
@@ -116,16 +116,27 @@ fn table() -> Vec<(Method, &'static str, Access, Handler)> {
         (Method::POST, "/api/v1/rollbacks", Access::Token, || {
             on(MethodFilter::POST, rollback::create)
         }),
-        (Method::GET, "/api/v1/pins", Access::Token, || on(MethodFilter::GET, pins::list)),
-        (Method::GET, "/api/v1/pins/{region}/{cluster}/{file}", Access::Token, || {
-            on(MethodFilter::GET, pins::get)
+        (Method::GET, "/api/v1/pins", Access::Token, || {
+            on(MethodFilter::GET, pins::list)
         }),
-        (Method::PUT, "/api/v1/pins/{region}/{cluster}/{file}", Access::Token, || {
-            on(MethodFilter::PUT, pins::put)
-        }),
-        (Method::DELETE, "/api/v1/pins/{region}/{cluster}/{file}", Access::Token, || {
-            on(MethodFilter::DELETE, pins::delete)
-        }),
+        (
+            Method::GET,
+            "/api/v1/pins/{region}/{cluster}/{file}",
+            Access::Token,
+            || on(MethodFilter::GET, pins::get),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/pins/{region}/{cluster}/{file}",
+            Access::Token,
+            || on(MethodFilter::PUT, pins::put),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/pins/{region}/{cluster}/{file}",
+            Access::Token,
+            || on(MethodFilter::DELETE, pins::delete),
+        ),
         (Method::POST, "/api/v1/releases", Access::Token, || {
             on(MethodFilter::POST, releases::create)
         }),
@@ -150,9 +161,12 @@ fn table() -> Vec<(Method, &'static str, Access, Handler)> {
         (Method::POST, "/api/v1/events/retry", Access::Token, || {
             on(MethodFilter::POST, events_admin::retry_all)
         }),
-        (Method::POST, "/webhooks/dockerhub/{hook_token}", Access::Webhook, || {
-            webhook(on(MethodFilter::POST, webhooks::dockerhub))
-        }),
+        (
+            Method::POST,
+            "/webhooks/dockerhub/{hook_token}",
+            Access::Webhook,
+            || webhook(on(MethodFilter::POST, webhooks::dockerhub)),
+        ),
         (Method::POST, "/webhooks/quay/{hook_token}", Access::Webhook, || {
             webhook(on(MethodFilter::POST, webhooks::quay))
         }),

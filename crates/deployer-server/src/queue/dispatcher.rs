@@ -12,10 +12,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use super::finished::Finished;
 use crate::config::QueueSettings;
 use crate::engine::Engine;
 use crate::hub::Hub;
-use super::finished::Finished;
 
 /// Why a deployment cannot be queued now.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -57,7 +57,10 @@ impl MemStore {
 fn matches(filter: &DeploymentFilter, r: &DeploymentRecord) -> bool {
     let t = &r.request.target;
     filter.region.as_deref().is_none_or(|v| v == t.region.as_str())
-        && filter.release_id.as_deref().is_none_or(|v| r.release_id.as_deref() == Some(v))
+        && filter
+            .release_id
+            .as_deref()
+            .is_none_or(|v| r.release_id.as_deref() == Some(v))
         && filter.cluster.as_deref().is_none_or(|v| v == t.cluster.as_str())
         && filter.file.as_deref().is_none_or(|v| v == t.file.as_str())
         && filter.status.is_none_or(|s| s == r.status)

@@ -37,7 +37,11 @@ pub async fn run(args: ClientArgs) -> ExitCode {
                         .and_then(Value::as_array)
                         .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
                         .unwrap_or_default();
-                    println!("  {:<24} {}", app.get("file").and_then(Value::as_str).unwrap_or(""), images.join(", "));
+                    println!(
+                        "  {:<24} {}",
+                        app.get("file").and_then(Value::as_str).unwrap_or(""),
+                        images.join(", ")
+                    );
                 }
             }
             ExitCode::from(exit::SUCCEEDED)

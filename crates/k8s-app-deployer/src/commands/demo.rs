@@ -9,19 +9,23 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use deployer_core::ports::{ApplyOptions, ClusterDirectory, Manifests};
 use deployer_server::config::{RawConfig, Settings};
 use kube_sim::clock::Profile;
-use kube_sim::server::{kubeconfig_for, SimCluster, SimOptions};
+use kube_sim::server::{SimCluster, SimOptions, kubeconfig_for};
 use serde_json::json;
 
 use crate::cli::{DemoArgs, DemoProfile};
 use crate::{exit, service, telemetry};
 
 /// The simulated clusters: `(region, cluster)`.
-pub const CLUSTERS: [(&str, &str); 4] =
-    [("us-west-2", "prod-1"), ("us-west-2", "staging-1"), ("dc1", "prod-1"), ("dc1", "dev-1")];
+pub const CLUSTERS: [(&str, &str); 4] = [
+    ("us-west-2", "prod-1"),
+    ("us-west-2", "staging-1"),
+    ("dc1", "prod-1"),
+    ("dc1", "dev-1"),
+];
 
 /// A sample application: file stem and content (`{tag}` is replaced per cluster).
 struct SampleApp {
@@ -172,7 +176,11 @@ fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
         .output()
         .context("cannot run `git`; install it (`apt-get install git`)")?;
     if !out.status.success() {
-        bail!("`git {}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "`git {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -204,7 +212,16 @@ fn seed_repository(remote: &Path, scratch: &Path) -> anyhow::Result<()> {
     git(scratch, &["add", "--all"])?;
     git(
         scratch,
-        &["-c", "user.name=k8s-app-deployer demo", "-c", "user.email=demo@k8s-app-deployer.invalid", "commit", "--quiet", "-m", "Sample applications"],
+        &[
+            "-c",
+            "user.name=k8s-app-deployer demo",
+            "-c",
+            "user.email=demo@k8s-app-deployer.invalid",
+            "commit",
+            "--quiet",
+            "-m",
+            "Sample applications",
+        ],
     )?;
     let remote_url = remote.to_string_lossy().into_owned();
     git(scratch, &["push", "--quiet", &remote_url, "main"])?;
@@ -309,7 +326,9 @@ async fn start_clusters(profile: DemoProfile) -> anyhow::Result<Vec<SimCluster>>
             DemoProfile::Fast => Profile::fast(),
             DemoProfile::Realistic => Profile::realistic(),
         };
-        let sim = SimCluster::start(options).await.with_context(|| format!("cannot start the simulated cluster {region}/{cluster}"))?;
+        let sim = SimCluster::start(options)
+            .await
+            .with_context(|| format!("cannot start the simulated cluster {region}/{cluster}"))?;
         clusters.push(sim);
     }
     Ok(clusters)
@@ -320,7 +339,10 @@ async fn converge(adapters: &service::AdapterSettings, remote: &Path) -> anyhow:
     let clusters = deployer_kube::KubeClusters::connect(&adapters.clusters).await?;
     let editor = deployer_manifest::ManifestEditor::default();
     for (region, cluster) in CLUSTERS {
-        let key = deployer_core::model::ClusterKey { region: region.parse()?, cluster: cluster.parse()? };
+        let key = deployer_core::model::ClusterKey {
+            region: region.parse()?,
+            cluster: cluster.parse()?,
+        };
         let Some(target) = clusters.cluster(&key) else { continue };
         for app in &SAMPLE_APPS {
             let path = format!("{region}/{cluster}/apps/{}.yaml", app.file);
@@ -330,8 +352,13 @@ async fn converge(adapters: &service::AdapterSettings, remote: &Path) -> anyhow:
             if !out.status.success() {
                 continue;
             }
-            let documents = editor.documents(&out.stdout).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
-            target.apply(&documents, ApplyOptions::default()).await.with_context(|| format!("cannot apply {path}"))?;
+            let documents = editor
+                .documents(&out.stdout)
+                .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+            target
+                .apply(&documents, ApplyOptions::default())
+                .await
+                .with_context(|| format!("cannot apply {path}"))?;
         }
     }
     Ok(())
@@ -370,22 +397,31 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .unwrap_or_default();
-    let token = earlier["token"].as_str().map(str::to_owned).unwrap_or_else(random_token);
+    let token = earlier["token"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(random_token);
     let hook_token = earlier["webhooks"]["dockerhub"]["token"]
         .as_str()
         .map(str::to_owned)
         .unwrap_or_else(|| random_token().replacen("demo-", "hook-", 1));
     let config_path = dir.join("deployer.toml");
-    std::fs::write(&config_path, demo_config(&args.listen, &token, &hook_token, &dir, &kubeconfig))?;
+    std::fs::write(
+        &config_path,
+        demo_config(&args.listen, &token, &hook_token, &dir, &kubeconfig),
+    )?;
 
     let raw = RawConfig::collect(Some(&config_path)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let settings = Settings::from_raw(&raw).map_err(|e| anyhow::anyhow!("{e}"))?;
     let adapters = service::adapter_settings(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
     converge(&adapters, &remote).await?;
 
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}; choose another address with `--listen`", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}; choose another address with `--listen`",
+            args.listen
+        )
+    })?;
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}");
     let server = service::start(settings, adapters).await?;
@@ -459,7 +495,11 @@ Look at the clusters and the repository:
 Press Ctrl-C to stop."#,
         clusters = clusters.join(", "),
         repo = DOCKERHUB_REPOSITORY,
-        contexts = CLUSTERS.iter().map(|(r, c)| context_name(r, c)).collect::<Vec<_>>().join(", "),
+        contexts = CLUSTERS
+            .iter()
+            .map(|(r, c)| context_name(r, c))
+            .collect::<Vec<_>>()
+            .join(", "),
         kubeconfig = kubeconfig.display(),
         remote = remote.display(),
         dir = dir.display(),

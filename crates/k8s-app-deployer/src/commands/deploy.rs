@@ -3,12 +3,12 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::cli::DeployArgs;
-use crate::client::{is_terminal, ApiClient, ClientError};
+use crate::client::{ApiClient, ClientError, is_terminal};
 use crate::exit;
-use crate::output::{summary, Progress};
+use crate::output::{Progress, summary};
 
 /// The request body for `POST /api/v1/deployments`.
 pub fn request_body(args: &DeployArgs) -> Value {
@@ -45,7 +45,12 @@ pub fn source_from_env() -> Value {
             (Some(org), Some(wf)) => Some(format!("{org}/workflows/{wf}")),
             _ => None,
         };
-        (Some("semaphore"), var("SEMAPHORE_GIT_BRANCH"), var("SEMAPHORE_GIT_SHA"), url)
+        (
+            Some("semaphore"),
+            var("SEMAPHORE_GIT_BRANCH"),
+            var("SEMAPHORE_GIT_SHA"),
+            url,
+        )
     } else if var("GITHUB_ACTIONS").is_some() {
         let url = match (var("GITHUB_SERVER_URL"), var("GITHUB_REPOSITORY"), var("GITHUB_RUN_ID")) {
             (Some(s), Some(r), Some(id)) => Some(format!("{s}/{r}/actions/runs/{id}")),
@@ -53,17 +58,33 @@ pub fn source_from_env() -> Value {
         };
         (Some("github-actions"), var("GITHUB_REF_NAME"), var("GITHUB_SHA"), url)
     } else if var("GITLAB_CI").is_some() {
-        (Some("gitlab-ci"), var("CI_COMMIT_BRANCH").or_else(|| var("CI_COMMIT_REF_NAME")), var("CI_COMMIT_SHA"), var("CI_PIPELINE_URL"))
+        (
+            Some("gitlab-ci"),
+            var("CI_COMMIT_BRANCH").or_else(|| var("CI_COMMIT_REF_NAME")),
+            var("CI_COMMIT_SHA"),
+            var("CI_PIPELINE_URL"),
+        )
     } else if var("CIRCLECI").is_some() {
-        (Some("circleci"), var("CIRCLE_BRANCH"), var("CIRCLE_SHA1"), var("CIRCLE_BUILD_URL"))
+        (
+            Some("circleci"),
+            var("CIRCLE_BRANCH"),
+            var("CIRCLE_SHA1"),
+            var("CIRCLE_BUILD_URL"),
+        )
     } else if var("JENKINS_URL").is_some() {
-        let branch = var("BRANCH_NAME").or_else(|| var("GIT_BRANCH").map(|b| b.trim_start_matches("origin/").to_owned()));
+        let branch =
+            var("BRANCH_NAME").or_else(|| var("GIT_BRANCH").map(|b| b.trim_start_matches("origin/").to_owned()));
         (Some("jenkins"), branch, var("GIT_COMMIT"), var("BUILD_URL"))
     } else {
         (None, None, None, None)
     };
     let mut source = json!({"kind": if ci.is_some() { "ci" } else { "cli" }});
-    for (k, v) in [("ci", ci.map(str::to_owned)), ("branch", branch), ("commit", commit), ("build_url", build_url)] {
+    for (k, v) in [
+        ("ci", ci.map(str::to_owned)),
+        ("branch", branch),
+        ("commit", commit),
+        ("build_url", build_url),
+    ] {
         if let Some(v) = v {
             source[k] = json!(v);
         }
@@ -81,7 +102,11 @@ pub async fn run(args: DeployArgs) -> ExitCode {
         Ok(v) => v,
         Err(e) => return crate::report_error(&e),
     };
-    let id = accepted.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let id = accepted
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     if !args.wait {
         if args.client.json {
             println!("{accepted}");
@@ -115,7 +140,10 @@ pub async fn wait_for(client: &ApiClient, id: &str, timeout: Option<Duration>, j
         Some(t) => match tokio::time::timeout(t, follow).await {
             Ok(r) => r,
             Err(_) => {
-                let current = client.get(&format!("/api/v1/deployments/{id}")).await.unwrap_or_default();
+                let current = client
+                    .get(&format!("/api/v1/deployments/{id}"))
+                    .await
+                    .unwrap_or_default();
                 if json {
                     println!("{}", json!({"timed_out": true, "deployment": current}));
                 } else {
@@ -148,5 +176,9 @@ pub async fn wait_for(client: &ApiClient, id: &str, timeout: Option<Duration>, j
 
 /// Whether an error is a rejection (exit 2) or an outage (exit 69).
 pub fn exit_code_for(e: &ClientError) -> ExitCode {
-    if e.is_rejection() { ExitCode::from(exit::REJECTED) } else { ExitCode::from(exit::UNAVAILABLE) }
+    if e.is_rejection() {
+        ExitCode::from(exit::REJECTED)
+    } else {
+        ExitCode::from(exit::UNAVAILABLE)
+    }
 }

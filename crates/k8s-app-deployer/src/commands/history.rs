@@ -11,7 +11,12 @@ use crate::output::target;
 
 fn query(args: &HistoryArgs) -> String {
     let mut pairs = vec![format!("limit={}", args.limit)];
-    for (k, v) in [("region", &args.region), ("cluster", &args.cluster), ("file", &args.file), ("status", &args.status)] {
+    for (k, v) in [
+        ("region", &args.region),
+        ("cluster", &args.cluster),
+        ("file", &args.file),
+        ("status", &args.status),
+    ] {
         if let Some(v) = v {
             pairs.push(format!("{k}={}", url_encode(v)));
         }
@@ -45,7 +50,10 @@ pub async fn run(args: HistoryArgs) -> ExitCode {
                 println!("No deployments found.");
                 return ExitCode::from(exit::SUCCEEDED);
             }
-            println!("{:<26}  {:<10}  {:<36}  {:<20}  {}", "ID", "STATUS", "TARGET", "NEW IMAGE", "CREATED");
+            println!(
+                "{:<26}  {:<10}  {:<36}  {:<20}  {}",
+                "ID", "STATUS", "TARGET", "NEW IMAGE", "CREATED"
+            );
             for d in items {
                 let new = d
                     .get("new_images")

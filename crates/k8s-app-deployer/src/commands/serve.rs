@@ -64,7 +64,10 @@ pub async fn serve(
         }
     };
     info!(message = "Listening.", address = %listen);
-    tokio::spawn(deployer_server::reload_on_hangup(server.trigger_reloader(), reload_from));
+    tokio::spawn(deployer_server::reload_on_hangup(
+        server.trigger_reloader(),
+        reload_from,
+    ));
     match server.serve(listener, deployer_server::shutdown_signal()).await {
         Ok(()) => ExitCode::from(exit::SUCCEEDED),
         Err(e) => {

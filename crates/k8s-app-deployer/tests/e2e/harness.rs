@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// The binary under test.
 pub fn binary() -> &'static str {
@@ -47,7 +47,13 @@ impl Demo {
             .stderr(stderr)
             .spawn()
             .expect("the deployer binary starts");
-        let mut demo = Demo { child, facts: Value::Null, stdout_path, dir, http: reqwest::Client::new() };
+        let mut demo = Demo {
+            child,
+            facts: Value::Null,
+            stdout_path,
+            dir,
+            http: reqwest::Client::new(),
+        };
         let started = Instant::now();
         loop {
             if let Ok(text) = std::fs::read_to_string(demo.dir.path().join("demo.json")) {
@@ -59,7 +65,11 @@ impl Demo {
             if let Ok(Some(status)) = demo.child.try_wait() {
                 panic!("the demo exited early ({status}):\n{}", demo.stderr());
             }
-            assert!(started.elapsed() < Duration::from_secs(120), "the demo did not start in time:\n{}", demo.stderr());
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "the demo did not start in time:\n{}",
+                demo.stderr()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         demo
@@ -77,12 +87,19 @@ impl Demo {
 
     /// The API token.
     pub fn token(&self) -> String {
-        self.facts["token"].as_str().expect("demo.json has the token").to_owned()
+        self.facts["token"]
+            .as_str()
+            .expect("demo.json has the token")
+            .to_owned()
     }
 
     /// The bare remote of the configuration repository.
     pub fn remote(&self) -> PathBuf {
-        PathBuf::from(self.facts["config_repo_remote"].as_str().expect("demo.json has the remote"))
+        PathBuf::from(
+            self.facts["config_repo_remote"]
+                .as_str()
+                .expect("demo.json has the remote"),
+        )
     }
 
     /// The kubeconfig of the simulated clusters.
@@ -92,8 +109,19 @@ impl Demo {
 
     /// `POST /api/v1/deployments[?wait=true]`, returning the status code and body.
     pub async fn deploy(&self, body: Value, wait: bool) -> (u16, Value) {
-        let url = format!("{}/api/v1/deployments{}", self.url(), if wait { "?wait=true&timeout=2m" } else { "" });
-        let resp = self.http.post(url).bearer_auth(self.token()).json(&body).send().await.expect("the API answers");
+        let url = format!(
+            "{}/api/v1/deployments{}",
+            self.url(),
+            if wait { "?wait=true&timeout=2m" } else { "" }
+        );
+        let resp = self
+            .http
+            .post(url)
+            .bearer_auth(self.token())
+            .json(&body)
+            .send()
+            .await
+            .expect("the API answers");
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
@@ -119,7 +147,10 @@ impl Demo {
             if matches!(record["status"].as_str(), Some("succeeded" | "failed" | "unchanged")) {
                 return record;
             }
-            assert!(started.elapsed() < Duration::from_secs(120), "deployment {id} did not end: {record}");
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "deployment {id} did not end: {record}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -127,14 +158,26 @@ impl Demo {
     /// `git` against the bare remote.
     pub fn git(&self, args: &[&str]) -> String {
         let remote = self.remote();
-        let out = Command::new("git").arg("--git-dir").arg(&remote).args(args).output().expect("git runs");
-        assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("git")
+            .arg("--git-dir")
+            .arg(&remote)
+            .args(args)
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// The number of commits on the remote's `main`.
     pub fn commit_count(&self) -> usize {
-        self.git(&["rev-list", "--count", "main"]).trim().parse().expect("a count")
+        self.git(&["rev-list", "--count", "main"])
+            .trim()
+            .parse()
+            .expect("a count")
     }
 
     /// A file at the tip of the remote's `main`.
@@ -157,8 +200,21 @@ impl Demo {
 
     /// The image of a Deployment's first container, as the cluster has it.
     pub fn cluster_image(&self, context: &str, deployment: &str) -> String {
-        let out = self.kubectl(context, &["get", "deployment", deployment, "-o", "jsonpath={.spec.template.spec.containers[0].image}"]);
-        assert!(out.status.success(), "kubectl failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = self.kubectl(
+            context,
+            &[
+                "get",
+                "deployment",
+                deployment,
+                "-o",
+                "jsonpath={.spec.template.spec.containers[0].image}",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "kubectl failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -182,8 +238,18 @@ pub fn body(region: &str, cluster: &str, file: &str, tag: &str) -> Value {
 
 /// Clones the remote into `dir` with the git CLI, as another writer would.
 pub fn clone_remote(remote: &Path, dir: &Path) {
-    let out = Command::new("git").arg("clone").arg("--quiet").arg(remote).arg(dir).output().expect("git clone runs");
-    assert!(out.status.success(), "git clone failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("git")
+        .arg("clone")
+        .arg("--quiet")
+        .arg(remote)
+        .arg(dir)
+        .output()
+        .expect("git clone runs");
+    assert!(
+        out.status.success(),
+        "git clone failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Runs git in a work tree.
@@ -194,5 +260,9 @@ pub fn git_in(dir: &Path, args: &[&str]) {
         .args(args)
         .output()
         .expect("git runs");
-    assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

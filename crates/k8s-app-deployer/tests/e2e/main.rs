@@ -5,7 +5,7 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::{body, clone_remote, git_in, Demo};
+use harness::{Demo, body, clone_remote, git_in};
 use serde_json::json;
 
 const WEB: &str = "us-west-2/staging-1/apps/web.yaml";
@@ -28,12 +28,21 @@ async fn a_deploy_lands_one_commit_with_only_the_tag_changed_and_the_cluster_run
     assert_eq!(changed.trim(), WEB);
     assert_eq!(demo.file_at_tip(WEB), original.replace("web:1.4.2", "web:1.5.0"));
     let message = demo.git(&["log", "-1", "--format=%B", "main"]);
-    assert!(message.starts_with("deploy web 1.4.2 → 1.5.0 to us-west-2/staging-1"), "{message}");
-    assert!(message.contains(&format!("Deployment-Id: {}", record["id"].as_str().unwrap_or_default())), "{message}");
+    assert!(
+        message.starts_with("deploy web 1.4.2 → 1.5.0 to us-west-2/staging-1"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("Deployment-Id: {}", record["id"].as_str().unwrap_or_default())),
+        "{message}"
+    );
     assert!(message.contains("Requested-By: demo"), "{message}");
 
     // The cluster runs the new image, as kubectl sees it.
-    assert_eq!(demo.cluster_image("us-west-2-staging-1", "web"), "ghcr.io/example/web:1.5.0");
+    assert_eq!(
+        demo.cluster_image("us-west-2-staging-1", "web"),
+        "ghcr.io/example/web:1.5.0"
+    );
     assert_eq!(record["rollout"]["updated"], 2);
     assert_eq!(record["old_images"], json!(["ghcr.io/example/web:1.4.2"]));
     assert_eq!(record["new_images"], json!(["ghcr.io/example/web:1.5.0"]));
@@ -61,7 +70,16 @@ async fn a_never_ready_tag_fails_with_the_pods_reason() {
     assert_eq!(pods[0]["reason"], "NotReady", "{record}");
     // The commit was made (git is the truth), and the old pods still serve.
     assert!(record["commit_sha"].is_string(), "{record}");
-    let out = demo.kubectl("dc1-dev-1", &["get", "deployment", "worker", "-o", "jsonpath={.status.availableReplicas}"]);
+    let out = demo.kubectl(
+        "dc1-dev-1",
+        &[
+            "get",
+            "deployment",
+            "worker",
+            "-o",
+            "jsonpath={.status.availableReplicas}",
+        ],
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1");
 }
 
@@ -100,9 +118,17 @@ async fn dry_run_commit_only_and_restart_do_what_they_say() {
     let diff = record["dry_run"]["diff"].as_str().unwrap_or_default();
     assert!(diff.contains("-          image: ghcr.io/example/web:1.4.2"), "{diff}");
     assert!(diff.contains("+          image: ghcr.io/example/web:9.9.9"), "{diff}");
-    assert!(record["dry_run"]["commit_message"].as_str().unwrap_or_default().starts_with("deploy web 1.4.2 → 9.9.9"));
+    assert!(
+        record["dry_run"]["commit_message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("deploy web 1.4.2 → 9.9.9")
+    );
     assert_eq!(demo.commit_count(), before);
-    assert_eq!(demo.cluster_image("us-west-2-prod-1", "web"), "ghcr.io/example/web:1.4.2");
+    assert_eq!(
+        demo.cluster_image("us-west-2-prod-1", "web"),
+        "ghcr.io/example/web:1.4.2"
+    );
 
     // commit-only: one commit, the cluster untouched (a GitOps tool would sync it).
     let mut commit_only = body("us-west-2", "prod-1", "web", "1.4.3");
@@ -111,7 +137,10 @@ async fn dry_run_commit_only_and_restart_do_what_they_say() {
     assert_eq!(record["status"], "succeeded", "{record}");
     assert_eq!(demo.commit_count(), before + 1);
     assert!(demo.file_at_tip("us-west-2/prod-1/apps/web.yaml").contains("web:1.4.3"));
-    assert_eq!(demo.cluster_image("us-west-2-prod-1", "web"), "ghcr.io/example/web:1.4.2");
+    assert_eq!(
+        demo.cluster_image("us-west-2-prod-1", "web"),
+        "ghcr.io/example/web:1.4.2"
+    );
 
     // restart: the restartedAt annotation is committed and rolls the pods.
     let rs_before = demo.kubectl("dc1-prod-1", &["get", "rs", "-l", "app=worker", "-o", "name"]);
@@ -125,9 +154,16 @@ async fn dry_run_commit_only_and_restart_do_what_they_say() {
     assert!(file.contains("kubectl.kubernetes.io/restartedAt"), "{file}");
     let rs_after = demo.kubectl("dc1-prod-1", &["get", "rs", "-l", "app=worker", "-o", "name"]);
     let count = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).lines().count();
-    assert_eq!(count(&rs_after), count(&rs_before) + 1, "a restart makes a new ReplicaSet");
+    assert_eq!(
+        count(&rs_after),
+        count(&rs_before) + 1,
+        "a restart makes a new ReplicaSet"
+    );
     let message = demo.git(&["log", "-1", "--format=%B", "main"]);
-    assert!(message.starts_with("restart worker on dc1/prod-1\n\nrotate credentials"), "{message}");
+    assert!(
+        message.starts_with("restart worker on dc1/prod-1\n\nrotate credentials"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -136,22 +172,42 @@ async fn bad_requests_are_rejected_with_a_clear_error_and_nothing_committed() {
     let before = demo.commit_count();
     let cases = [
         (body("us-west-2", "nope-1", "web", "1.0.0"), 404, "cluster_not_found"),
-        (body("us-west-2", "staging-1", "../../etc/passwd", "1.0.0"), 422, "invalid_file"),
-        (body("us-west-2", "staging-1", "missing", "1.0.0"), 404, "file_not_found"),
+        (
+            body("us-west-2", "staging-1", "../../etc/passwd", "1.0.0"),
+            422,
+            "invalid_file",
+        ),
+        (
+            body("us-west-2", "staging-1", "missing", "1.0.0"),
+            404,
+            "file_not_found",
+        ),
         (body("us-west-2", "staging-1", "web", "bad tag!"), 422, "invalid_tag"),
-        (json!({"region": "us-west-2", "cluster": "staging-1", "file": "web", "tag": "1", "method": "yolo"}), 422, "invalid_method"),
+        (
+            json!({"region": "us-west-2", "cluster": "staging-1", "file": "web", "tag": "1", "method": "yolo"}),
+            422,
+            "invalid_method",
+        ),
         (body("us-west-2", "staging-1", "api", "2.0.0"), 422, "ambiguous_image"),
     ];
     for (request, want_status, want_code) in cases {
         let (status, answer) = demo.deploy(request.clone(), false).await;
         assert_eq!(status, want_status, "{request} → {answer}");
         assert_eq!(answer["error"]["code"], want_code, "{request} → {answer}");
-        assert!(!answer["error"]["message"].as_str().unwrap_or_default().is_empty(), "{answer}");
+        assert!(
+            !answer["error"]["message"].as_str().unwrap_or_default().is_empty(),
+            "{answer}"
+        );
     }
     // Missing and wrong tokens.
     let client = reqwest::Client::new();
     let url = format!("{}/api/v1/deployments", demo.url());
-    let resp = client.post(&url).json(&body("us-west-2", "staging-1", "web", "1.0.0")).send().await.expect("answers");
+    let resp = client
+        .post(&url)
+        .json(&body("us-west-2", "staging-1", "web", "1.0.0"))
+        .send()
+        .await
+        .expect("answers");
     assert_eq!(resp.status().as_u16(), 401);
     let resp = client
         .post(&url)
@@ -181,7 +237,11 @@ async fn deploys_to_one_target_run_in_arrival_order() {
     }
     assert_eq!(demo.commit_count(), before + 3);
     let subjects = demo.git(&["log", "--format=%s", "-3", "--reverse", "main"]);
-    let expected = ["deploy web 1.4.2 → 2.0.1 to dc1/prod-1", "deploy web 2.0.1 → 2.0.2 to dc1/prod-1", "deploy web 2.0.2 → 2.0.3 to dc1/prod-1"];
+    let expected = [
+        "deploy web 1.4.2 → 2.0.1 to dc1/prod-1",
+        "deploy web 2.0.1 → 2.0.2 to dc1/prod-1",
+        "deploy web 2.0.2 → 2.0.3 to dc1/prod-1",
+    ];
     assert_eq!(subjects.lines().collect::<Vec<_>>(), expected);
     assert_eq!(demo.cluster_image("dc1-prod-1", "web"), "ghcr.io/example/web:2.0.3");
 }
@@ -189,24 +249,72 @@ async fn deploys_to_one_target_run_in_arrival_order() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cli_reports_outcomes_with_its_exit_codes() {
     let demo = Demo::start().await;
-    let ok = demo.cli(&["deploy", "--region", "us-west-2", "--cluster", "prod-1", "--file", "worker", "--tag", "1.0.0", "--wait"]);
+    let ok = demo.cli(&[
+        "deploy",
+        "--region",
+        "us-west-2",
+        "--cluster",
+        "prod-1",
+        "--file",
+        "worker",
+        "--tag",
+        "1.0.0",
+        "--wait",
+    ]);
     let stdout = String::from_utf8_lossy(&ok.stdout);
-    assert_eq!(ok.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(stdout.contains("succeeded"), "{stdout}");
-    assert!(stdout.contains("ghcr.io/example/worker:0.9.1 → ghcr.io/example/worker:1.0.0"), "{stdout}");
+    assert!(
+        stdout.contains("ghcr.io/example/worker:0.9.1 → ghcr.io/example/worker:1.0.0"),
+        "{stdout}"
+    );
     let progress = String::from_utf8_lossy(&ok.stderr);
     assert!(progress.contains("rolling_out"), "live progress on stderr: {progress}");
 
     let failed = demo.cli(&[
-        "deploy", "--region", "us-west-2", "--cluster", "prod-1", "--file", "worker", "--tag", "1.1.0-never-ready", "--timeout", "3s", "--wait",
+        "deploy",
+        "--region",
+        "us-west-2",
+        "--cluster",
+        "prod-1",
+        "--file",
+        "worker",
+        "--tag",
+        "1.1.0-never-ready",
+        "--timeout",
+        "3s",
+        "--wait",
     ]);
-    assert_eq!(failed.status.code(), Some(1), "{}", String::from_utf8_lossy(&failed.stdout));
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&failed.stdout)
+    );
     assert!(String::from_utf8_lossy(&failed.stdout).contains("failure: [timed_out]"));
 
-    let rejected = demo.cli(&["deploy", "--region", "us-west-2", "--cluster", "nope-1", "--file", "worker", "--tag", "1.0.0"]);
+    let rejected = demo.cli(&[
+        "deploy",
+        "--region",
+        "us-west-2",
+        "--cluster",
+        "nope-1",
+        "--file",
+        "worker",
+        "--tag",
+        "1.0.0",
+    ]);
     assert_eq!(rejected.status.code(), Some(2));
     let err = String::from_utf8_lossy(&rejected.stderr);
-    assert!(err.contains("error: cluster `nope-1` is not configured for region `us-west-2`"), "{err}");
+    assert!(
+        err.contains("error: cluster `nope-1` is not configured for region `us-west-2`"),
+        "{err}"
+    );
     assert!(err.contains("hint: configured clusters are"), "{err}");
 
     let json_out = demo.cli(&["history", "--file", "worker", "--json"]);
@@ -241,7 +349,13 @@ async fn the_command_the_demo_prints_deploys_successfully() {
         .env("K8S_APP_DEPLOYER_TOKEN", demo.token())
         .output()
         .expect("the printed command runs");
-    assert_eq!(out.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("succeeded"));
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
@@ -264,9 +378,14 @@ async fn a_cluster_known_only_from_the_repository_takes_commit_only_deploys() {
     request["method"] = json!("commit-only");
     let (_, record) = demo.deploy(request, true).await;
     assert_eq!(record["status"], "succeeded", "{record}");
-    assert!(demo.file_at_tip("eu-central-1/gitops-1/apps/web.yaml").contains("web:1.7.0"));
+    assert!(
+        demo.file_at_tip("eu-central-1/gitops-1/apps/web.yaml")
+            .contains("web:1.7.0")
+    );
 
-    let (status, answer) = demo.deploy(body("eu-central-1", "gitops-1", "web", "1.7.1"), false).await;
+    let (status, answer) = demo
+        .deploy(body("eu-central-1", "gitops-1", "web", "1.7.1"), false)
+        .await;
     assert_eq!(status, 404, "applying needs credentials: {answer}");
     assert_eq!(answer["error"]["code"], "cluster_not_found");
 
@@ -285,7 +404,10 @@ async fn a_cluster_known_only_from_the_repository_takes_commit_only_deploys() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_docker_hub_push_deploys_through_the_demo_hook_and_a_forged_one_does_not() {
     let demo = Demo::start().await;
-    let hook = demo.facts["webhooks"]["dockerhub"]["url"].as_str().expect("demo.json names the hook").to_owned();
+    let hook = demo.facts["webhooks"]["dockerhub"]["url"]
+        .as_str()
+        .expect("demo.json names the hook")
+        .to_owned();
     let before = demo.commit_count();
     let push = json!({
         "callback_url": "https://registry.hub.docker.com/u/example/shop/hook/abc/",
@@ -295,7 +417,12 @@ async fn a_docker_hub_push_deploys_through_the_demo_hook_and_a_forged_one_does_n
     let client = reqwest::Client::new();
 
     // A wrong hook token deploys nothing.
-    let forged = client.post(format!("{}/webhooks/dockerhub/{}", demo.url(), "x".repeat(48))).json(&push).send().await.expect("answers");
+    let forged = client
+        .post(format!("{}/webhooks/dockerhub/{}", demo.url(), "x".repeat(48)))
+        .json(&push)
+        .send()
+        .await
+        .expect("answers");
     assert!(forged.status().is_client_error(), "{}", forged.status());
     assert_eq!(demo.commit_count(), before);
 
@@ -312,15 +439,38 @@ async fn a_docker_hub_push_deploys_through_the_demo_hook_and_a_forged_one_does_n
         assert_eq!(record["request"]["source"]["kind"], "registry", "{record}");
     }
     assert_eq!(demo.commit_count(), before + 2, "{targets:?}");
-    assert!(demo.file_at_tip("dc1/dev-1/apps/shop.yaml").contains("image: example/shop:1.1.0"));
-    assert!(demo.file_at_tip("us-west-2/staging-1/apps/shop.yaml").contains("image: example/shop:1.1.0"));
-    assert!(demo.file_at_tip("us-west-2/prod-1/apps/shop.yaml").contains("image: example/shop:1.0.0"), "production takes no registry pushes");
+    assert!(
+        demo.file_at_tip("dc1/dev-1/apps/shop.yaml")
+            .contains("image: example/shop:1.1.0")
+    );
+    assert!(
+        demo.file_at_tip("us-west-2/staging-1/apps/shop.yaml")
+            .contains("image: example/shop:1.1.0")
+    );
+    assert!(
+        demo.file_at_tip("us-west-2/prod-1/apps/shop.yaml")
+            .contains("image: example/shop:1.0.0"),
+        "production takes no registry pushes"
+    );
     assert_eq!(demo.cluster_image("dc1-dev-1", "shop"), "example/shop:1.1.0");
 
     // The same delivery again is absorbed: it answers with the first deployments, makes none.
     let first: Vec<&str> = deployments.iter().filter_map(|d| d["id"].as_str()).collect();
-    let again: serde_json::Value = client.post(&hook).json(&push).send().await.expect("answers").json().await.expect("JSON");
+    let again: serde_json::Value = client
+        .post(&hook)
+        .json(&push)
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
     let repeated = again["deployments"].as_array().cloned().unwrap_or_default();
-    assert!(repeated.iter().all(|d| d["id"].as_str().is_some_and(|id| first.contains(&id))), "{again}");
+    assert!(
+        repeated
+            .iter()
+            .all(|d| d["id"].as_str().is_some_and(|id| first.contains(&id))),
+        "{again}"
+    );
     assert_eq!(demo.commit_count(), before + 2);
 }

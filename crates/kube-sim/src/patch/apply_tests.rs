@@ -435,7 +435,13 @@ fn an_apply_after_rollout_undo_conflicts_with_the_undo_update_unless_forced() {
     )
     .unwrap();
     record_update(Some(&v2), &mut undone, "kubectl", None, T1);
-    let message = conflict_message(server_side_apply(Some(&undone), &manifest(2, "nginx:1.27"), "kubectl", false, T2));
+    let message = conflict_message(server_side_apply(
+        Some(&undone),
+        &manifest(2, "nginx:1.27"),
+        "kubectl",
+        false,
+        T2,
+    ));
     assert_eq!(
         message,
         r#"Apply failed with 1 conflict: conflict with "kubectl" using apps/v1 at 2025-01-01T00:01:00Z: .spec.template.spec.containers[name="web"].image"#
