@@ -485,7 +485,7 @@ impl Executor {
                 return Err(Step::Fail(Failure {
                     code: "cluster_unreachable".to_owned(),
                     message: format!(
-                        "cluster `{}` did not answer; nothing was committed",
+                        "cluster unreachable: `{}` did not answer; nothing was committed",
                         record.request.target.cluster_key()
                     ),
                     pods: Vec::new(),
