@@ -1,14 +1,18 @@
 // k8s-app-deployer web UI: plain JavaScript over the JSON API (openapi/openapi.json).
-// Every action is an API request; the API decides what the signed-in token may do. The page
-// builds DOM nodes (never HTML text), so nothing from the API is ever parsed as markup.
+// Every action is an API request; the API decides what the signed-in token may do and says so
+// up front (`GET /api/v1/whoami`, and each application's `actions` in `GET /api/v1/clusters`),
+// so the page offers only what the API would accept. The page builds DOM nodes (never HTML
+// text), so nothing from the API is ever parsed as markup.
 'use strict';
 
 const state = {
   csrf: null,
-  // Actions the API refused (403) for a target, as "action region/cluster/file"; their buttons stay hidden.
+  // The API's `whoami` answer for the session's token: name, scopes, actions allowed everywhere.
+  me: null,
+  // What the API says the token may do per target, "region/cluster/file" → ['read', 'deploy', …].
+  actions: new Map(),
+  // Actions the API refused (403) for a target anyway, as "action region/cluster/file".
   denied: new Set(),
-  readsTriggers: false,
-  readsEvents: false,
   stream: null,
 };
 
@@ -33,8 +37,10 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// A state written as a word (colour only repeats it), e.g. `succeeded`, `not configured`.
 function statusWord(word, prefix) {
-  return el('span', { class: `status status-${word}`, 'data-status': word }, prefix ? `${prefix}${word}` : word);
+  const slug = String(word).replace(/[^a-z0-9]+/gi, '-');
+  return el('span', { class: `status status-${slug}`, 'data-status': word }, prefix ? `${prefix}${word}` : word);
 }
 
 // Replaces `node`'s children, skipping absent ones (null, undefined, false).
@@ -68,8 +74,29 @@ function key(t) {
   return `${t.region}/${t.cluster}/${t.file}`;
 }
 
+// Whether the API said the token may take `action` on `target` (and has not refused it since).
 function allowed(action, target) {
-  return !state.denied.has(`${action} ${key(target)}`);
+  const actions = state.actions.get(key(target)) || [];
+  return actions.includes(action) && !state.denied.has(`${action} ${key(target)}`);
+}
+
+function everywhere(action) {
+  return Boolean(state.me && state.me.everywhere.includes(action));
+}
+
+// Remembers what the API says the token may do on each application of a cluster listing.
+function learnActions(clusters) {
+  for (const c of clusters) {
+    for (const app of c.apps) state.actions.set(key({ region: c.region, cluster: c.cluster, file: app.file }), app.actions || []);
+  }
+}
+
+// Asks the API what the token may do on one target, when no listing said so yet.
+async function actionsOn(t) {
+  if (state.actions.has(key(t))) return;
+  const q = new URLSearchParams({ region: t.region, cluster: t.cluster, file: t.file });
+  const answer = await api('GET', `/api/v1/whoami?${q}`);
+  if (answer.status === 200 && answer.body.target) state.actions.set(key(t), answer.body.target.actions);
 }
 
 function tagOf(image) {
@@ -154,6 +181,7 @@ function refused(answer, action, target) {
 
 function showSignin(message) {
   state.csrf = null;
+  state.me = null;
   closeStream();
   document.getElementById('nav').hidden = true;
   document.getElementById('view').hidden = true;
@@ -164,16 +192,22 @@ function showSignin(message) {
 async function signedIn(session) {
   state.csrf = session.csrf_token;
   state.denied.clear();
+  state.actions.clear();
+  const me = await api('GET', '/api/v1/whoami');
+  if (me.status !== 200) {
+    showSignin(`The deployer cannot say what this token may do: ${problem(me)}`);
+    return;
+  }
+  state.me = me.body;
   document.getElementById('signin').hidden = true;
   document.getElementById('nav').hidden = false;
   document.getElementById('view').hidden = false;
-  const triggers = await api('GET', '/api/v1/triggers?limit=1');
-  state.readsTriggers = triggers.status === 200;
-  document.getElementById('nav-triggers').hidden = !state.readsTriggers;
-  // Dead events need `admin:*`; 503 means the token may read them but delivery is not configured.
-  const events = await api('GET', '/api/v1/events?state=dead&limit=1');
-  state.readsEvents = events.status === 200 || events.status === 503;
-  document.getElementById('nav-events').hidden = !state.readsEvents;
+  const who = document.getElementById('whoami');
+  who.textContent = `Signed in as ${state.me.name}`;
+  who.title = `Scopes: ${state.me.scopes.join(' ') || '(none)'}`;
+  // Received triggers need `read:*`; dead events `admin:*`.
+  document.getElementById('nav-triggers').hidden = !everywhere('read');
+  document.getElementById('nav-events').hidden = !everywhere('admin');
   route();
 }
 
@@ -271,19 +305,45 @@ function onNavigate() {
 
 // ---------- pages ----------
 
-// Overview: regions → clusters → apps, with the repository's tag, the last deployment and any pin.
+// The live state of an application's workloads, as the API reports it: the state as a word,
+// then ready/updated/desired replicas of each workload that answered.
+function liveCell(live) {
+  if (!live) return '—';
+  const counts = (live.workloads || []).map((w) =>
+    el('span', { class: 'counts' }, (live.workloads.length > 1 ? `${w.name}: ` : ''),
+      `${w.ready}/${w.desired} ready, ${w.updated}/${w.desired} updated`));
+  // Until every replica is updated and ready, kubectl's words say what is still going on.
+  return el('span', { class: 'live', title: live.message },
+    statusWord(live.state.replace('_', ' ')), counts.length ? ' ' : '', counts,
+    live.state !== 'ready' && live.message ? el('span', { class: 'note' }, live.message) : null);
+}
+
+function lastDeploymentCell(d) {
+  if (!d) return 'none yet';
+  return el('span', {}, statusWord(d.status), ' ',
+    el('code', {}, `${tags(d.old_images)} → ${tags(d.new_images)}`), ' by ', d.request.requested_by, ', ',
+    when(d.created_at), ' ', el('a', { href: `#/deployment/${d.id}`, 'aria-label': `Deployment ${d.id}` }, 'details'));
+}
+
+const SHOW = {
+  all: () => true,
+  attention: (row) => row.dataset.live !== 'ready' || row.dataset.last === 'failed',
+  pinned: (row) => row.dataset.pinned === 'true',
+  failed: (row) => row.dataset.last === 'failed',
+};
+
+// Overview: regions → clusters → apps, with the repository's tag, what runs in the cluster, the
+// last deployment and any pin.
 async function overview() {
-  const [clusters, history] = await Promise.all([
-    api('GET', '/api/v1/clusters'),
-    api('GET', '/api/v1/deployments?limit=200'),
-  ]);
+  const clusters = await api('GET', '/api/v1/clusters');
   if (clusters.status !== 200) return setView('Overview', el('p', { class: 'error' }, `Clusters: ${problem(clusters)}`));
-  const last = new Map();
-  for (const d of (history.status === 200 ? history.body.items : [])) {
-    const k = key(d.request.target);
-    if (!last.has(k)) last.set(k, d);
-  }
-  const filter = el('input', { id: 'filter', type: 'search', placeholder: 'app, cluster, tag, person…' });
+  learnActions(clusters.body.clusters);
+  const filter = el('input', { id: 'filter', type: 'search', placeholder: 'app, cluster, tag, person…', autocomplete: 'off' });
+  const show = el('select', { id: 'show' },
+    el('option', { value: 'all' }, 'every application'),
+    el('option', { value: 'attention' }, 'not ready, or last deployment failed'),
+    el('option', { value: 'failed' }, 'last deployment failed'),
+    el('option', { value: 'pinned' }, 'pinned'));
   const regions = new Map();
   for (const c of clusters.body.clusters) {
     if (!regions.has(c.region)) regions.set(c.region, []);
@@ -292,50 +352,54 @@ async function overview() {
   const sections = [];
   for (const [region, list] of regions) {
     const clusterBlocks = list.map((c) => {
-      const rows = c.apps.map((app) => overviewRow(c, app, last.get(key({ region: c.region, cluster: c.cluster, file: app.file }))));
+      const rows = c.apps.map((app) => overviewRow(c, app));
+      const reach = !c.configured ? 'not configured' : c.reachable ? 'reachable' : 'unreachable';
       return el('section', { class: 'cluster', 'aria-label': `${c.region}/${c.cluster}` },
-        el('h3', {}, `${c.cluster} `, statusWord(c.reachable ? 'reachable' : 'unreachable')),
-        table(`Applications on ${c.region}/${c.cluster}`,
-          ['Application', 'Image tag (repository)', 'Rollout', 'Last deployment', 'Pin', 'Actions'], rows));
+        el('h3', {}, `${c.cluster} `, statusWord(reach), c.environment ? el('span', { class: 'muted' }, ` · ${c.environment}`) : null),
+        rows.length ? table(`Applications on ${c.region}/${c.cluster}`,
+          ['Application', 'Image tag (repository)', 'Live in the cluster', 'Last deployment', 'Pin', 'Actions'], rows)
+          : el('p', { class: 'muted' }, 'No application files.'));
     });
     sections.push(el('section', { class: 'region', 'aria-label': `Region ${region}` }, el('h2', {}, `Region ${region}`), clusterBlocks));
   }
-  const note = history.status === 403
-    ? el('p', { class: 'muted' }, 'This token may not read the whole history; last deployments are not shown.')
-    : null;
+  const count = el('p', { id: 'filter-count', class: 'muted', 'aria-live': 'polite' });
   const applyFilter = () => {
     const words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
-    for (const row of document.querySelectorAll('tr[data-search]')) {
-      row.hidden = !words.every((w) => row.dataset.search.includes(w));
+    const keep = SHOW[show.value] || SHOW.all;
+    let shown = 0;
+    const rows = document.querySelectorAll('tr[data-search]');
+    for (const row of rows) {
+      row.hidden = !(keep(row) && words.every((w) => row.dataset.search.includes(w)));
+      if (!row.hidden) shown += 1;
     }
+    count.textContent = shown === rows.length ? `${rows.length} applications` : `${shown} of ${rows.length} applications shown`;
   };
   for (const ev of ['input', 'change', 'search']) filter.addEventListener(ev, applyFilter);
-  return setView('Overview',
-    el('div', { class: 'filter' }, el('label', { for: 'filter' }, 'Filter applications'), filter),
-    note, sections);
+  show.addEventListener('change', applyFilter);
+  const heading = setView('Overview',
+    el('div', { class: 'filters' },
+      el('div', {}, el('label', { for: 'filter' }, 'Search applications'), filter),
+      el('div', {}, el('label', { for: 'show' }, 'Show'), show)),
+    count, sections);
+  applyFilter();
+  return heading;
 }
 
-function overviewRow(cluster, app, lastDeployment) {
+function overviewRow(cluster, app) {
   const t = { region: cluster.region, cluster: cluster.cluster, file: app.file };
+  const last = app.last_deployment;
   const tag = app.error ? el('span', { class: 'error' }, `unreadable: ${app.error.message}`) : el('code', {}, tags(app.images));
-  let rollout = '—';
-  let lastCell = '—';
-  if (lastDeployment) {
-    const r = lastDeployment.rollout;
-    rollout = el('span', {}, statusWord(lastDeployment.status),
-      r ? ` ${r.ready}/${r.desired} ready` : '', ` (${lastDeployment.phase.replace('_', ' ')})`);
-    lastCell = el('span', {}, `${lastDeployment.request.requested_by}, `, when(lastDeployment.created_at), ' ',
-      el('a', { href: `#/deployment/${lastDeployment.id}` }, 'details'));
-  }
   const pin = app.pin ? el('span', { class: 'pin' }, `pinned by ${app.pin.pinned_by}`) : 'not pinned';
   const actions = el('span', { class: 'actions' },
-    el('a', { href: `#/app/${targetPath(t)}` }, 'History'),
-    allowed('deploy', t) ? el('a', { href: `#/deploy/${targetPath(t)}`, class: 'deploy-link' }, 'Deploy') : null);
-  const search = [cluster.region, cluster.cluster, app.file, tags(app.images),
-    lastDeployment ? `${lastDeployment.request.requested_by} ${lastDeployment.status}` : '', app.pin ? 'pinned' : ''].join(' ').toLowerCase();
-  return el('tr', { 'data-search': search, 'data-target': key(t) },
+    el('a', { href: `#/app/${targetPath(t)}`, 'aria-label': `History of ${key(t)}` }, 'History'),
+    allowed('deploy', t) ? el('a', { href: `#/deploy/${targetPath(t)}`, class: 'deploy-link', 'aria-label': `Deploy ${key(t)}` }, 'Deploy') : null);
+  const live = app.live ? app.live.state : 'unknown';
+  const search = [cluster.region, cluster.cluster, cluster.environment || '', app.file, tags(app.images), live.replace('_', ' '),
+    last ? `${last.request.requested_by} ${last.status}` : '', app.pin ? 'pinned' : ''].join(' ').toLowerCase();
+  return el('tr', { 'data-search': search, 'data-target': key(t), 'data-live': live, 'data-last': last ? last.status : 'none', 'data-pinned': String(Boolean(app.pin)) },
     el('th', { scope: 'row' }, el('a', { href: `#/app/${targetPath(t)}` }, app.file)),
-    el('td', {}, tag), el('td', {}, rollout), el('td', {}, lastCell), el('td', {}, pin), el('td', {}, actions));
+    el('td', {}, tag), el('td', { class: 'live-cell' }, liveCell(app.live)), el('td', {}, lastDeploymentCell(last)),
+    el('td', {}, pin), el('td', {}, actions));
 }
 
 // App page: the file's history on this cluster, the same file elsewhere, pin and unpin.
@@ -350,29 +414,34 @@ async function appPage(t) {
   let here = null;
   const elsewhere = [];
   if (clusters.status === 200) {
+    learnActions(clusters.body.clusters);
     for (const c of clusters.body.clusters) {
       const app = c.apps.find((a) => a.file === t.file);
       if (!app) continue;
-      if (c.region === t.region && c.cluster === t.cluster) here = app;
+      if (c.region === t.region && c.cluster === t.cluster) here = { cluster: c, app, self: true };
       else elsewhere.push({ cluster: c, app });
     }
+  } else {
+    await actionsOn(t);
   }
-  const currentTag = here ? tagOf(here.images[0]) : '';
+  const app = here ? here.app : null;
+  const currentTag = app ? tagOf(app.images[0]) : '';
   const summary = el('dl', { class: 'facts' },
-    el('dt', {}, 'Image tag (repository)'), el('dd', {}, el('code', {}, here ? tags(here.images) : '—')),
-    el('dt', {}, 'Pin'), el('dd', { id: 'pin-state' }, here && here.pin
-      ? el('span', { class: 'pin' }, `pinned by ${here.pin.pinned_by}${here.pin.reason ? ` — ${here.pin.reason}` : ''}`)
+    el('dt', {}, 'Image tag (repository)'), el('dd', {}, el('code', {}, app ? tags(app.images) : '—')),
+    el('dt', {}, 'Live in the cluster'), el('dd', { id: 'live-state' }, app ? liveCell(app.live) : '—'),
+    here && here.cluster.environment ? el('dt', {}, 'Environment') : null,
+    here && here.cluster.environment ? el('dd', {}, here.cluster.environment) : null,
+    el('dt', {}, 'Pin'), el('dd', { id: 'pin-state' }, app && app.pin
+      ? el('span', { class: 'pin' }, `pinned by ${app.pin.pinned_by}${app.pin.reason ? ` — ${app.pin.reason}` : ''}`)
       : 'not pinned'));
   const actions = el('div', { class: 'actions' },
     allowed('deploy', t) ? el('a', { class: 'button', id: 'deploy-link', href: `#/deploy/${targetPath(t)}` }, 'Deploy…') : null,
-    here && allowed('pin', t) ? pinButton(t, here.pin) : null);
+    app && allowed('pin', t) ? pinButton(t, app.pin) : null);
   const confirmSlot = el('div', { id: 'confirm-slot' });
   const rows = history.body.items.map((d) => historyRow(d, confirmSlot));
-  const environments = elsewhere.length
+  const environments = elsewhere.length && here
     ? el('section', { 'aria-labelledby': 'envs' }, el('h2', { id: 'envs' }, 'Across environments'),
-      el('div', { class: 'cards' }, [{ cluster: { region: t.region, cluster: t.cluster }, app: here, self: true }, ...elsewhere]
-        .filter((x) => x.app)
-        .map((x) => envCard(t, x, currentTag))))
+      el('div', { class: 'cards' }, [here, ...elsewhere].map((x) => envCard(t, x, currentTag))))
     : null;
   return setView(title, summary, actions, confirmSlot, environments,
     el('h2', {}, 'History'),
@@ -381,6 +450,8 @@ async function appPage(t) {
       : el('p', {}, 'No deployments yet.'));
 }
 
+// One environment's card: its tag, live state and pin; elsewhere, a one-click promote of this
+// page's tag when it differs and the token may deploy there.
 function envCard(self, x, currentTag) {
   const t = { region: x.cluster.region, cluster: x.cluster.cluster, file: self.file };
   const theirTag = tagOf(x.app.images[0]);
@@ -388,9 +459,11 @@ function envCard(self, x, currentTag) {
     ? el('a', { class: 'button secondary promote', href: `#/deploy/${targetPath(t)}?tag=${encodeURIComponent(currentTag)}` },
       `Promote ${currentTag} to ${t.region}/${t.cluster}`)
     : null;
-  return el('div', { class: 'card' },
-    el('h3', {}, x.self ? `${t.region}/${t.cluster} (this page)` : el('a', { href: `#/app/${targetPath(t)}` }, `${t.region}/${t.cluster}`)),
+  const name = `${t.region}/${t.cluster}${x.cluster.environment ? ` (${x.cluster.environment})` : ''}`;
+  return el('div', { class: 'card', 'data-target': key(t) },
+    el('h3', {}, x.self ? `${name}, this page` : el('a', { href: `#/app/${targetPath(t)}` }, name)),
     el('p', {}, 'Tag ', el('code', {}, tags(x.app.images)), x.app.pin ? el('span', { class: 'pin' }, ' · pinned') : ''),
+    el('p', {}, liveCell(x.app.live)),
     promote);
 }
 
@@ -423,7 +496,10 @@ function confirmBox(slot, text, label, danger, action, extra) {
     confirm.disabled = true;
     try { await action(); } finally { confirm.disabled = false; }
   });
-  put(slot, el('div', { class: 'confirm', role: 'group', 'aria-label': 'Confirmation' }, el('p', {}, text), extra, el('div', { class: 'actions' }, confirm, cancel)));
+  const box = el('div', { class: 'confirm', role: 'group', 'aria-label': 'Confirmation' }, el('p', {}, text), extra, el('div', { class: 'actions' }, confirm, cancel));
+  // Escape cancels, as the Cancel button does.
+  box.addEventListener('keydown', (event) => { if (event.key === 'Escape') slot.replaceChildren(); });
+  put(slot, box);
   confirm.focus();
 }
 
@@ -470,6 +546,7 @@ function pinButton(t, pin) {
 // Deploy: choose the tag and method, preview (dry-run: the diff and the commit message), confirm.
 async function deployPage(t, params) {
   const title = `Deploy ${t.file} to ${t.region}/${t.cluster}`;
+  await actionsOn(t);
   if (!allowed('deploy', t)) {
     return setView(title, el('p', { id: 'deploy-denied' }, `This token may not deploy to ${key(t)}.`),
       el('p', {}, el('a', { href: `#/app/${targetPath(t)}` }, 'Back to the history')));
@@ -603,7 +680,6 @@ function renderDeployment(container, d) {
 async function triggersPage() {
   const answer = await api('GET', '/api/v1/triggers?limit=100');
   if (answer.status === 403) {
-    state.readsTriggers = false;
     document.getElementById('nav-triggers').hidden = true;
     return setView('Triggers', el('p', {}, 'This token may not read the received triggers.'));
   }

@@ -18,7 +18,12 @@
 //!
 //! **The UI adds no logic the API lacks.** Every action is an ordinary API request made by the
 //! browser; the UI only chooses which requests to offer. What a token may do is decided by the
-//! API alone: a button the token cannot use answers 403, after which the page hides it.
+//! API alone, which also says so up front: `GET /api/v1/whoami` names the token, its scopes and
+//! the actions it may take everywhere (the triggers and dead-events pages), and every
+//! application of `GET /api/v1/clusters` carries the actions the token may take on it (deploy,
+//! roll back, pin), so the page never shows a button the API would refuse. Should the API
+//! refuse one anyway (scopes changed since), the 403 is shown and the button hidden. The
+//! overview's live replica counts, last deployments and pins come from that same listing.
 //!
 //! **Sessions carry the token; the browser never gets it back.** `POST /ui/login` checks the
 //! token with the API, keeps it in a bounded, expiring [`SessionStore`] and sets an `HttpOnly`,

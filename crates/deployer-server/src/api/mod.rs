@@ -38,6 +38,8 @@ mod triggers;
 mod wait;
 /// Registry webhooks.
 pub mod webhooks;
+/// Who the caller is and what its token may do.
+pub mod whoami;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -109,6 +111,9 @@ fn table() -> Vec<(Method, &'static str, Access, Handler)> {
         }),
         (Method::GET, "/api/v1/clusters", Access::Token, || {
             on(MethodFilter::GET, clusters::clusters)
+        }),
+        (Method::GET, "/api/v1/whoami", Access::Token, || {
+            on(MethodFilter::GET, whoami::whoami)
         }),
         (Method::POST, "/api/v1/deployments/{id}/rollback", Access::Token, || {
             on(MethodFilter::POST, rollback::undo)

@@ -27,6 +27,8 @@ pub enum TargetFrom {
     /// Each deployment the request makes, where it enters the service (a release's targets are
     /// known only once its rules are applied).
     Submitted,
+    /// None: the endpoint only describes its own caller, so any valid token may call it.
+    Caller,
 }
 
 /// What an endpoint needs.
@@ -67,6 +69,7 @@ pub fn requirement(method: &Method, path: &str) -> Requirement {
         ("POST", "/api/v1/releases") => need(Deploy, Submitted),
         ("GET", "/api/v1/releases/{id}") => need(Read, Release),
         ("GET", "/api/v1/audit") => need(Admin, Everywhere),
+        ("GET", "/api/v1/whoami") => need(Read, TargetFrom::Caller),
         ("GET", "/api/v1/events") | ("POST", "/api/v1/events/{id}/retry" | "/api/v1/events/retry") => {
             need(Admin, Everywhere)
         }

@@ -41,6 +41,11 @@ impl Grant {
     pub async fn scope<F: Future>(self, f: F) -> F::Output {
         GRANT.scope(self, f).await
     }
+
+    /// The grant of the API request being handled, or `None` outside one.
+    pub fn current() -> Option<Grant> {
+        GRANT.try_with(Grant::clone).ok()
+    }
 }
 
 /// The action a deployment request takes: `rollback` for a rollback, `deploy` otherwise.

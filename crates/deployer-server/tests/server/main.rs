@@ -6,6 +6,7 @@ mod support;
 mod deployments;
 mod events;
 mod openapi;
+mod overview;
 mod queue;
 mod security;
 mod triggers;

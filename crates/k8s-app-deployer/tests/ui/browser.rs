@@ -173,6 +173,21 @@ impl Browser {
             .unwrap_or_else(|e| panic!("cannot click `{css}`: {e}"));
     }
 
+    /// Focuses the element matching `css` and presses `key` on it (a WebDriver key such as
+    /// `\u{E007}`, Enter, or `\u{E00C}`, Escape), as someone using only the keyboard would.
+    pub async fn press(&self, css: &str, key: &str) {
+        self.wait_for(css).await;
+        self.js(&format!("document.querySelector({}).focus(); return true", json!(css)))
+            .await;
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no `{css}`: {e}"))
+            .send_keys(key)
+            .await
+            .unwrap_or_else(|e| panic!("cannot press a key on `{css}`: {e}"));
+    }
+
     /// Types `text` into the field matching `css`, replacing what it held.
     pub async fn fill(&self, css: &str, text: &str) {
         self.wait_for(css).await;
@@ -200,10 +215,18 @@ impl Browser {
     }
 
     /// Writes `<name>-desktop.png` and `<name>-phone.png`, then returns to the desktop size.
+    /// Fails when the page is wider than the window at either size (it would scroll sideways).
     pub async fn screenshots(&self, name: &str) {
         let dir = screenshot_dir();
         for (label, width, height) in SIZES {
             self.viewport(width, height).await;
+            let widths = self
+                .js("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+                .await;
+            assert!(
+                widths[0].as_u64() <= widths[1].as_u64(),
+                "the {name} page scrolls sideways at {label} width (content, window): {widths}"
+            );
             let png = self.client.screenshot().await.expect("a screenshot");
             std::fs::write(dir.join(format!("{name}-{label}.png")), png).expect("the screenshot is written");
         }

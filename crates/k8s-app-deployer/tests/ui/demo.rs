@@ -1,5 +1,6 @@
-//! Starts `k8s-app-deployer demo` with two tokens of the test's own: `alice` (every scope) and
-//! `viewer` (`read:*`), set through the `K8S_APP_DEPLOYER_AUTH_TOKENS` override.
+//! Starts `k8s-app-deployer demo` with three tokens of the test's own: `alice` (every scope),
+//! `viewer` (`read:*`) and `dev` (`read:*`, and deploy, roll back and pin in the `development`
+//! environment only), set through the `K8S_APP_DEPLOYER_AUTH_TOKENS` override.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,6 +18,8 @@ pub struct Demo {
     pub alice: String,
     /// A token with `read:*` only, named `viewer`.
     pub viewer: String,
+    /// A token that reads everything and changes only `development` (`dc1/dev-1`), named `dev`.
+    pub dev: String,
     http: reqwest::Client,
 }
 
@@ -41,8 +44,9 @@ impl Demo {
         let dir = tempfile::tempdir().expect("a temporary directory can be created");
         let alice = random_token("ui-alice");
         let viewer = random_token("ui-viewer");
+        let dev = random_token("ui-dev");
         let tokens = format!(
-            r#"[{{ name = "alice", token = "{alice}" }}, {{ name = "viewer", token = "{viewer}", scopes = ["read:*"] }}]"#
+            r#"[{{ name = "alice", token = "{alice}" }}, {{ name = "viewer", token = "{viewer}", scopes = ["read:*"] }}, {{ name = "dev", token = "{dev}", scopes = ["read:*", "deploy,rollback,pin:development/*/*/*"] }}]"#
         );
         let stdout = std::fs::File::create(dir.path().join("stdout.txt")).expect("stdout file");
         let stderr = std::fs::File::create(dir.path().join("stderr.txt")).expect("stderr file");
@@ -62,6 +66,7 @@ impl Demo {
             url: String::new(),
             alice,
             viewer,
+            dev,
             http: reqwest::Client::new(),
         };
         let started = Instant::now();

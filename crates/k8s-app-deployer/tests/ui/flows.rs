@@ -1,6 +1,6 @@
 //! What people do in the UI, end to end.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::browser::Browser;
 use crate::demo::Demo;
@@ -29,6 +29,15 @@ async fn final_status(browser: &Browser) -> String {
         .as_str()
         .unwrap_or_default()
         .to_owned()
+}
+
+/// The number of elements matching `css`.
+async fn count(browser: &Browser, css: &str) -> u64 {
+    browser
+        .js(&format!("return document.querySelectorAll({}).length", json!(css)))
+        .await
+        .as_u64()
+        .unwrap_or_default()
 }
 
 /// Every input and select on the page has a label.
@@ -71,6 +80,7 @@ async fn an_engineer_deploys_watches_a_failure_rolls_back_and_the_pin_holds_off_
         browser.visible("#nav-triggers a").await,
         "a token that reads everything sees the triggers"
     );
+    assert_eq!(browser.text("#whoami").await, "Signed in as alice");
     let overview = browser.text("#view").await;
     for expected in [
         "Region us-west-2",
@@ -96,6 +106,15 @@ async fn an_engineer_deploys_watches_a_failure_rolls_back_and_the_pin_holds_off_
         "the filter keeps the worker of each of the four clusters"
     );
     browser.fill("#filter", "").await;
+    // Live from the cluster: web runs 2 of 2 replicas, ready and updated.
+    browser
+        .wait_for("tr[data-target='dc1/dev-1/web'][data-live='ready']")
+        .await;
+    let web = browser.text("tr[data-target='dc1/dev-1/web'] .live-cell").await;
+    assert!(
+        web.contains("ready") && web.contains("2/2 ready") && web.contains("2/2 updated"),
+        "the live replica counts: {web}"
+    );
     browser.screenshots("overview").await;
 
     // Deploy from the form: preview, confirm, follow it live to `succeeded`.
@@ -144,6 +163,30 @@ async fn an_engineer_deploys_watches_a_failure_rolls_back_and_the_pin_holds_off_
         "the failure says why: {reason}"
     );
     browser.screenshots("deployment-failed").await;
+    browser.open(&format!("{}/#/", demo.url)).await;
+    browser
+        .wait_for("tr[data-target='dc1/dev-1/worker'][data-last='failed']")
+        .await;
+    let worker = browser.text("tr[data-target='dc1/dev-1/worker']").await;
+    assert!(
+        worker.contains("failed") && worker.contains("0.9.1 → 1.0.0-never-ready") && worker.contains("by alice"),
+        "the last deployment on the overview: {worker}"
+    );
+    let live = browser
+        .js("return document.querySelector(\"tr[data-target='dc1/dev-1/worker']\").dataset.live")
+        .await;
+    assert_ne!(
+        live,
+        json!("ready"),
+        "a pod that never becomes ready is not `ready`: {worker}"
+    );
+    browser
+        .js("const s = document.querySelector('#show'); s.value = 'failed'; s.dispatchEvent(new Event('change')); return true")
+        .await;
+    let shown = browser
+        .js("return [...document.querySelectorAll('tr[data-search]')].filter(r => !r.hidden).map(r => r.dataset.target)")
+        .await;
+    assert_eq!(shown, json!(["dc1/dev-1/worker"]), "only the failed one is left");
 
     // Roll the web deployment back from its history, with confirmation.
     browser.open(&format!("{}/#/app/dc1/dev-1/web", demo.url)).await;
@@ -153,13 +196,28 @@ async fn an_engineer_deploys_watches_a_failure_rolls_back_and_the_pin_holds_off_
         history.contains("succeeded") && history.contains("1.4.2 → 1.5.0"),
         "{history}"
     );
-    browser.click("button.rollback").await;
+    // With the keyboard: Enter opens the confirmation (focused on its button), Escape closes
+    // it, Enter again and Enter on the confirmation rolls back.
+    browser.press("button.rollback", "\u{E007}").await;
     browser.wait_for("#confirm-action").await;
     assert!(
         browser.text(".confirm").await.contains("pinned"),
         "the confirmation says the target will be pinned"
     );
-    browser.click("#confirm-action").await;
+    assert_eq!(
+        browser.js("return document.activeElement.id").await,
+        json!("confirm-action"),
+        "the confirmation takes the focus"
+    );
+    browser.press("#confirm-action", "\u{E00C}").await;
+    browser
+        .wait_until(
+            "Escape to cancel",
+            "return document.querySelector('#confirm-action') === null",
+        )
+        .await;
+    browser.press("button.rollback", "\u{E007}").await;
+    browser.press("#confirm-action", "\u{E007}").await;
     browser.wait_for("#deployment-status").await;
     assert_eq!(final_status(&browser).await, "succeeded");
     assert!(
@@ -195,6 +253,17 @@ async fn an_engineer_deploys_watches_a_failure_rolls_back_and_the_pin_holds_off_
         row.contains("succeeded") && row.contains("alice") && row.contains("pinned by alice"),
         "{row}"
     );
+    browser
+        .js("const s = document.querySelector('#show'); s.value = 'pinned'; s.dispatchEvent(new Event('change')); return true")
+        .await;
+    assert_eq!(
+        browser.js("return [...document.querySelectorAll('tr[data-search]')].filter(r => !r.hidden).map(r => r.dataset.target)").await,
+        json!(["dc1/dev-1/web"]),
+        "the pinned filter"
+    );
+    browser
+        .js("const s = document.querySelector('#show'); s.value = 'all'; s.dispatchEvent(new Event('change')); return true")
+        .await;
     browser.screenshots("overview-activity").await;
 
     browser.click("#nav-triggers a").await;
@@ -245,6 +314,31 @@ async fn an_engineer_deploys_watches_a_failure_rolls_back_and_the_pin_holds_off_
         .await;
     assert_eq!(status, 202, "{body}");
 
+    // Pin by hand, with a reason and a confirmation.
+    browser.click("#pin").await;
+    browser.fill("#pin-reason", "freeze for the sale").await;
+    every_control_is_labelled(&browser).await;
+    browser.click("#confirm-action").await;
+    browser
+        .wait_until(
+            "the pin to be shown",
+            "const p = document.querySelector('#pin-state'); return p !== null && p.textContent.includes('freeze for the sale')",
+        )
+        .await;
+    assert!(browser.text("#pin-state").await.contains("pinned by alice"));
+    assert!(browser.visible("#unpin").await, "a pinned target offers unpin");
+    // The CI deployment made after the unpin is in the history with its build link.
+    browser
+        .wait_for("#view table a[href='https://ci.example/builds/42']")
+        .await;
+    let ci_row = browser
+        .text("#view table tr[data-id]:has(a[href='https://ci.example/builds/42'])")
+        .await;
+    assert!(
+        ci_row.contains("ci") && ci_row.contains("github-actions"),
+        "the trigger and CI build of a CI deployment: {ci_row}"
+    );
+
     // Sign out: the session cookie no longer works.
     browser.click("#signout").await;
     browser.wait_for("#signin:not([hidden])").await;
@@ -255,10 +349,20 @@ async fn an_engineer_deploys_watches_a_failure_rolls_back_and_the_pin_holds_off_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_read_only_token_reads_everything_and_loses_the_buttons_the_api_refuses() {
+async fn a_read_only_token_sees_no_button_it_may_not_use_and_the_api_refuses_it_anyway() {
     let demo = Demo::start().await;
+    // A deployment that could be rolled back, by someone who may.
+    let (status, body) = demo
+        .post(
+            &demo.alice,
+            "/api/v1/deployments?wait=true",
+            json!({"region": "dc1", "cluster": "dev-1", "file": "web", "tag": "1.5.0"}),
+        )
+        .await;
+    assert_eq!((status, body["status"].clone()), (200, json!("succeeded")), "{body}");
     let browser = Browser::start().await;
     sign_in(&browser, &demo, &demo.viewer).await;
+    assert_eq!(browser.text("#whoami").await, "Signed in as viewer");
     assert!(
         browser.text("#view").await.contains("Region dc1"),
         "a reader sees the overview"
@@ -269,7 +373,7 @@ async fn a_read_only_token_reads_everything_and_loses_the_buttons_the_api_refuse
         "dead events need `admin:*`: no link"
     );
 
-    // The session cookie carries the token; the page never sees it.
+    // The session cookie carries the token; the page never sees it, but the API knows who it is.
     let cookie = browser.js("return document.cookie").await;
     assert_eq!(cookie, json!(""), "the session cookie is HttpOnly");
     let page = browser.js("return document.documentElement.outerHTML").await;
@@ -277,43 +381,39 @@ async fn a_read_only_token_reads_everything_and_loses_the_buttons_the_api_refuse
         !page.as_str().unwrap_or_default().contains(&demo.viewer),
         "the token is not in the page"
     );
-
-    // A deploy attempt is refused by the API's scopes; the UI then hides the deploy buttons.
-    browser.open(&format!("{}/#/deploy/dc1/dev-1/web", demo.url)).await;
-    browser.fill("#tag", "1.5.0").await;
-    browser.click("#preview-button").await;
-    browser.wait_for("#deploy-denied").await;
-    let flash = browser.text("#flash").await;
-    assert!(
-        flash.contains("may not deploy") && flash.contains("missing_scope"),
-        "{flash}"
-    );
-    browser.screenshots("read-only-refused").await;
-    browser.open(&format!("{}/#/app/dc1/dev-1/web", demo.url)).await;
-    browser.wait_for("#pin-state").await;
-    assert!(
-        !browser.visible("#deploy-link").await,
-        "no deploy button for a target the API refused"
-    );
-    browser.click("#pin").await;
-    browser.click("#confirm-action").await;
-    browser
-        .wait_until(
-            "the pin button to go",
-            "return document.querySelector('#pin') === null && document.querySelector('#pin-state') !== null",
-        )
-        .await;
-    assert!(browser.text("#flash").await.contains("may not pin"));
-    browser.open(&format!("{}/#/", demo.url)).await;
-    browser.wait_for("tr[data-target]").await;
-    let deploy_link = browser
-        .js("const r = document.querySelector('tr[data-target=\"dc1/dev-1/web\"]'); return r.querySelector('.deploy-link') !== null")
-        .await;
+    let me = browser.js("return fetch('/api/v1/whoami').then(r => r.json())").await;
     assert_eq!(
-        deploy_link,
-        Value::Bool(false),
-        "the overview hides the refused deploy button too"
+        (me["name"].clone(), me["scopes"].clone(), me["everywhere"].clone()),
+        (json!("viewer"), json!(["read:*"]), json!(["read"])),
+        "whoami through the session answers for the session's token: {me}"
     );
+
+    // No deploy, rollback or pin button on the overview, the application page or the deploy
+    // page: the API said up front that this token may only read.
+    assert_eq!(
+        count(&browser, "tr[data-target]").await,
+        16,
+        "every application is listed"
+    );
+    assert_eq!(
+        count(&browser, ".deploy-link").await,
+        0,
+        "no deploy link on the overview"
+    );
+    browser.screenshots("read-only-overview").await;
+    browser.open(&format!("{}/#/app/dc1/dev-1/web", demo.url)).await;
+    browser.wait_for("#view table tr[data-id]").await;
+    assert!(
+        browser.text("#view table").await.contains("1.4.2 → 1.5.0"),
+        "the history shows the deployment"
+    );
+    for button in ["#deploy-link", "button.rollback", "#pin", "#unpin", "a.promote"] {
+        assert_eq!(count(&browser, button).await, 0, "no `{button}` for a reader");
+    }
+    browser.screenshots("read-only-app").await;
+    browser.open(&format!("{}/#/deploy/dc1/dev-1/web", demo.url)).await;
+    browser.wait_for("#deploy-denied").await;
+    assert_eq!(count(&browser, "#tag").await, 0, "no deploy form");
 
     // The API itself refuses the write whatever the page shows: the UI adds no power.
     let csrf = browser
@@ -334,6 +434,34 @@ async fn a_read_only_token_reads_everything_and_loses_the_buttons_the_api_refuse
         json!("invalid_csrf_token"),
         "writes without the CSRF token never reach the API"
     );
+
+    // A token that may change only `development` gets the buttons there and nowhere else.
+    browser.click("#signout").await;
+    browser.wait_for("#signin:not([hidden])").await;
+    sign_in(&browser, &demo, &demo.dev).await;
+    let deployable = browser
+        .js("return [...document.querySelectorAll('tr[data-target]')].filter(r => r.querySelector('.deploy-link') !== null).map(r => r.dataset.target)")
+        .await;
+    assert_eq!(
+        deployable,
+        json!(["dc1/dev-1/api", "dc1/dev-1/shop", "dc1/dev-1/web", "dc1/dev-1/worker"]),
+        "deploy links only where the scopes allow"
+    );
+    browser.open(&format!("{}/#/app/dc1/dev-1/web", demo.url)).await;
+    browser.wait_for("button.rollback").await;
+    assert!(browser.visible("#deploy-link").await && browser.visible("#pin").await);
+    browser
+        .open(&format!("{}/#/app/us-west-2/staging-1/web", demo.url))
+        .await;
+    browser
+        .wait_until(
+            "the staging page",
+            "const h = document.querySelector('#page-title'); return h !== null && h.textContent === 'web on us-west-2/staging-1'",
+        )
+        .await;
+    for button in ["#deploy-link", "#pin", "#unpin"] {
+        assert_eq!(count(&browser, button).await, 0, "no `{button}` on staging for `dev`");
+    }
     browser.finish().await;
     drop(demo);
 }
