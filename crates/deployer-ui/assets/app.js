@@ -136,6 +136,29 @@ function duration(record) {
   return s < 120 ? `${s} s` : `${Math.round(s / 60)} min`;
 }
 
+// A link to a page outside the deployer (a commit, a CI build): only http(s) addresses, opened
+// like any other link. Its accessible name is `label`, which contains the visible text.
+function outsideLink(href, label, attrs, ...children) {
+  if (!href || !/^https?:\/\//i.test(href)) return null;
+  return el('a', { ...attrs, href, rel: 'noreferrer', 'aria-label': label }, ...children);
+}
+
+// The configuration-repository commit of a deployment, shortened: a link to its page when the
+// API gives one (`commit_url`), plain text otherwise.
+function commitRef(d) {
+  const short = d.commit_sha.slice(0, 12);
+  return outsideLink(d.commit_url, `Commit ${short} in the configuration repository`,
+    { class: 'commit-link', title: d.commit_sha }, el('code', {}, short))
+    || el('code', { title: d.commit_sha }, short);
+}
+
+// The CI build of a deployment's source: a link to it when it has an http(s) address.
+function buildRef(source) {
+  const name = source.ci || 'build';
+  return outsideLink(source.build_url, `CI build on ${source.ci || 'the CI system'}`, { class: 'build-link' }, name)
+    || (source.ci || '—');
+}
+
 function targetPath(t) {
   return `${encodeURIComponent(t.region)}/${encodeURIComponent(t.cluster)}/${encodeURIComponent(t.file)}`;
 }
@@ -478,9 +501,8 @@ function historyRow(d, confirmSlot) {
     el('td', {}, source.kind || '—', r.method !== 'apply' ? ` (${r.method})` : ''),
     el('td', {}, r.requested_by),
     el('td', {}, el('code', {}, change)),
-    el('td', {}, d.commit_sha ? el('code', { title: d.commit_sha }, d.commit_sha.slice(0, 12)) : (source.commit ? el('code', {}, source.commit.slice(0, 12)) : '—')),
-    el('td', {}, source.build_url && /^https?:\/\//.test(source.build_url)
-      ? el('a', { href: source.build_url, rel: 'noreferrer noopener', target: '_blank' }, source.ci || 'build') : (source.ci || '—')),
+    el('td', {}, d.commit_sha ? commitRef(d) : (source.commit ? el('code', {}, source.commit.slice(0, 12)) : '—')),
+    el('td', {}, buildRef(source)),
     el('td', {}, duration(d)),
     el('td', {}, statusWord(d.status)),
     el('td', {}, failure),
@@ -669,7 +691,7 @@ function renderDeployment(container, d) {
       el('dt', {}, 'Requested by'), el('dd', {}, `${r.requested_by} (${(r.source || {}).kind || 'api'})`),
       el('dt', {}, 'Started'), el('dd', {}, when(d.created_at)),
       el('dt', {}, 'Duration'), el('dd', {}, duration(d)),
-      el('dt', {}, 'Commit'), el('dd', {}, d.commit_sha ? el('code', {}, d.commit_sha) : '—'),
+      el('dt', {}, 'Commit'), el('dd', { id: 'commit' }, d.commit_sha ? commitRef(d) : '—'),
       el('dt', {}, 'Rollout'), el('dd', { id: 'rollout-message' }, ro ? ro.message : '—'),
       r.rollback_of ? el('dt', {}, 'Rolls back') : null,
       r.rollback_of ? el('dd', {}, el('a', { href: `#/deployment/${r.rollback_of}` }, r.rollback_of)) : null),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{Extensions, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -94,24 +94,50 @@ impl std::fmt::Debug for ApiClient {
     }
 }
 
+/// The largest API answer the UI reads for itself (a `whoami` answer is far smaller).
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// The API's answer to a question the UI asked: its status and its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiAnswer {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The body (empty when it could not be read, or was larger than the UI reads).
+    pub body: Bytes,
+}
+
+impl ApiAnswer {
+    fn status_only(status: StatusCode) -> Self {
+        Self {
+            status,
+            body: Bytes::new(),
+        }
+    }
+}
+
 impl ApiClient {
-    /// The status of `GET path_and_query` made with `token`.
-    pub async fn status_of_get(&self, path_and_query: &str, token: &SecretString) -> StatusCode {
+    /// `GET path_and_query` made with `token`: the status and the body.
+    pub async fn get(&self, path_and_query: &str, token: &SecretString) -> ApiAnswer {
         let Some(bearer) = bearer(token) else {
-            return StatusCode::UNAUTHORIZED;
+            return ApiAnswer::status_only(StatusCode::UNAUTHORIZED);
         };
         let mut request = Request::new(Body::empty());
         *request.method_mut() = Method::GET;
         match path_and_query.parse() {
             Ok(uri) => *request.uri_mut() = uri,
-            Err(_) => return StatusCode::BAD_REQUEST,
+            Err(_) => return ApiAnswer::status_only(StatusCode::BAD_REQUEST),
         }
         *request.extensions_mut() = self.extensions.clone();
         request.headers_mut().insert(header::AUTHORIZATION, bearer);
-        match self.service.clone().oneshot(request).await {
-            Ok(response) => response.status(),
+        let response = match self.service.clone().oneshot(request).await {
+            Ok(response) => response,
             Err(never) => match never {},
-        }
+        };
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
+            .await
+            .unwrap_or_default();
+        ApiAnswer { status, body }
     }
 }
 

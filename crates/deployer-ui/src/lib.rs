@@ -24,9 +24,11 @@
 //! roll back, pin), so the page never shows a button the API would refuse. Should the API
 //! refuse one anyway (scopes changed since), the 403 is shown and the button hidden. The
 //! overview's live replica counts, last deployments and pins come from that same listing.
+//! Addresses outside the deployer (a record's `commit_url`, a CI `build_url`) become ordinary
+//! links only when they are `http(s)`.
 //!
 //! **Sessions carry the token; the browser never gets it back.** `POST /ui/login` checks the
-//! token with the API, keeps it in a bounded, expiring [`SessionStore`] and sets an `HttpOnly`,
+//! token with the API (`GET /api/v1/whoami`, which any valid token may call), keeps it in a bounded, expiring [`SessionStore`] and sets an `HttpOnly`,
 //! `SameSite=Strict` cookie holding only a random session id ([`signin`]). [`SessionLayer`]
 //! sits in front of the API: a request to `/api/…` with a valid session cookie and no
 //! `Authorization` header gets `Authorization: Bearer <token>`, so the API's own bearer

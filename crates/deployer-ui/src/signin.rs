@@ -1,9 +1,10 @@
 //! `POST /ui/login`, `POST /ui/logout` and `GET /ui/session`.
 //!
-//! Sign-in exchanges an API token for a session: the token is checked by asking the API
-//! (`GET /api/v1/deployments?limit=1`: 200 or 403 mean the token is valid, 401 that it is not),
-//! then kept server-side; the browser gets only the `HttpOnly` session cookie and the
-//! session's CSRF token. Answers are JSON when the request accepts `application/json` (the
+//! Sign-in exchanges an API token for a session: the token is checked by asking the API who it
+//! is (`GET /api/v1/whoami`, which any valid token may call: 200 means the token is valid, 401
+//! that it is not, and the answer's `everywhere` says whether it reads the whole history), then
+//! kept server-side; the browser gets only the `HttpOnly` session cookie and the session's CSRF
+//! token. Answers are JSON when the request accepts `application/json` (the
 //! pages' script), and a `303` redirect to `/` otherwise (a plain HTML form).
 
 use std::time::Instant;
@@ -13,6 +14,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::SecretString;
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::cookie;
@@ -24,7 +26,21 @@ use crate::session::Session;
 const MAX_TOKEN_LEN: usize = 1024;
 
 /// The API request that checks a token at sign-in.
-const PROBE: &str = "/api/v1/deployments?limit=1";
+const PROBE: &str = "/api/v1/whoami";
+
+/// The part of the API's `whoami` answer sign-in reads.
+#[derive(Debug, Deserialize)]
+struct WhoAmI {
+    /// The actions the token may take on every target.
+    everywhere: Vec<String>,
+}
+
+/// Whether a `whoami` answer says the token reads every target (`read` among `everywhere`);
+/// `None` when the body is not a `whoami` answer.
+pub fn reads_everything(whoami: &[u8]) -> Option<bool> {
+    let me: WhoAmI = serde_json::from_slice(whoami).ok()?;
+    Some(me.everywhere.iter().any(|action| action == "read"))
+}
 
 fn wants_json(headers: &HeaderMap) -> bool {
     headers
@@ -119,9 +135,15 @@ pub async fn login(ctx: Option<Extension<UiContext>>, headers: HeaderMap, body: 
         return refuse(json, UiError::TokenMalformed);
     }
     let token = SecretString::from(token);
-    let reads_everything = match ctx.api.status_of_get(PROBE, &token).await {
-        StatusCode::OK => true,
-        StatusCode::FORBIDDEN => false,
+    let answer = ctx.api.get(PROBE, &token).await;
+    let reads_everything = match answer.status {
+        StatusCode::OK => match reads_everything(&answer.body) {
+            Some(reads) => reads,
+            None => {
+                tracing::warn!(message = "The API's whoami answer could not be read at sign-in.");
+                return refuse(json, UiError::Unavailable);
+            }
+        },
         StatusCode::UNAUTHORIZED => return refuse(json, UiError::TokenRefused),
         StatusCode::TOO_MANY_REQUESTS => return refuse(json, UiError::RateLimited),
         other => {
@@ -243,6 +265,23 @@ mod tests {
         assert_eq!(form_value(b"token=a+b", "token"), Some("a b".to_owned()));
         assert_eq!(form_value(b"token=%zz", "token"), None);
         assert_eq!(form_value(b"other=1", "token"), None);
+    }
+
+    #[test]
+    fn a_whoami_answer_says_whether_the_token_reads_everything() {
+        let admin = br#"{"name": "ops", "identity": "ops/config", "scopes": ["admin:*"],
+            "everywhere": ["read", "deploy", "rollback", "pin", "admin"]}"#;
+        assert_eq!(reads_everything(admin), Some(true));
+        let narrow =
+            br#"{"name": "ci", "identity": "ci/config", "scopes": ["deploy:staging/*/*/*"], "everywhere": []}"#;
+        assert_eq!(reads_everything(narrow), Some(false));
+    }
+
+    #[test]
+    fn an_answer_that_is_not_from_whoami_is_not_read_as_one() {
+        assert_eq!(reads_everything(b""), None);
+        assert_eq!(reads_everything(br#"{"items": []}"#), None);
+        assert_eq!(reads_everything(br#"{"everywhere": "read"}"#), None);
     }
 
     #[test]

@@ -20,13 +20,18 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Answers like the API's authentication would: 401 for unknown tokens, 403 for the reader
-/// token on the whole history, and otherwise echoes what reached it.
+/// Answers like the API's authentication would: 401 for unknown tokens; `whoami` for any valid
+/// one (`GOOD` reads everywhere, `READER` nowhere in particular); otherwise it echoes what
+/// reached it.
 fn api() -> Router {
-    async fn list(headers: HeaderMap) -> axum::response::Response {
+    async fn whoami(headers: HeaderMap) -> axum::response::Response {
         match bearer(&headers).as_deref() {
-            Some(GOOD) => axum::Json(json!({"items": []})).into_response(),
-            Some(READER) => StatusCode::FORBIDDEN.into_response(),
+            Some(GOOD) => axum::Json(json!({"name": "good", "identity": "good/config", "scopes": ["admin:*"],
+                "everywhere": ["read", "deploy", "rollback", "pin", "admin"]}))
+            .into_response(),
+            Some(READER) => axum::Json(json!({"name": "reader", "identity": "reader/config",
+                "scopes": ["read:staging/*/*/*"], "everywhere": []}))
+            .into_response(),
             _ => StatusCode::UNAUTHORIZED.into_response(),
         }
     }
@@ -41,7 +46,7 @@ fn api() -> Router {
         }
     }
     Router::new()
-        .route("/api/v1/deployments", get(list).post(echo))
+        .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/echo", get(echo).post(echo))
 }
 
@@ -166,6 +171,56 @@ async fn a_token_that_cannot_read_everything_still_signs_in_and_says_so() {
         (status, body["reads_everything"].clone()),
         (StatusCode::OK, json!(false))
     );
+}
+
+#[tokio::test]
+async fn sign_in_asks_whoami_and_needs_nothing_else_of_the_api() {
+    async fn whoami_only(headers: HeaderMap) -> axum::response::Response {
+        match bearer(&headers).as_deref() {
+            Some(READER) => axum::Json(json!({"name": "reader", "everywhere": ["read"]})).into_response(),
+            _ => StatusCode::UNAUTHORIZED.into_response(),
+        }
+    }
+    let app = compose(
+        Router::new().route("/api/v1/whoami", get(whoami_only)),
+        UiSettings::default(),
+    );
+    let (status, headers, body) = send(&app, login_request(READER)).await;
+    assert_eq!(
+        (status, body["reads_everything"].clone()),
+        (StatusCode::OK, json!(true)),
+        "{body}"
+    );
+    assert!(headers.get(header::SET_COOKIE).is_some());
+    let (status, headers, body) = send(&app, login_request("unknown-token")).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("invalid_token")),
+        "an invalid token gets a clear error for the sign-in form: {body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not valid"))
+    );
+    assert!(headers.get(header::SET_COOKIE).is_none());
+}
+
+#[tokio::test]
+async fn an_api_that_cannot_answer_whoami_opens_no_session() {
+    async fn garbled() -> &'static str {
+        "not a whoami answer"
+    }
+    let app = compose(
+        Router::new().route("/api/v1/whoami", get(garbled)),
+        UiSettings::default(),
+    );
+    let (status, headers, body) = send(&app, login_request(GOOD)).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::SERVICE_UNAVAILABLE, json!("unavailable"))
+    );
+    assert!(headers.get(header::SET_COOKIE).is_none());
 }
 
 #[tokio::test]

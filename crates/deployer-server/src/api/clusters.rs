@@ -89,7 +89,7 @@ pub struct AppView {
     pub live: LiveView,
     /// Its latest deployment that is not a dry run, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_deployment: Option<DeploymentRecord>,
+    pub last_deployment: Option<super::record::RecordView>,
     /// The actions the caller's token may take on it (`read`, `deploy`, `rollback`, `pin`,
     /// `admin`), as the API will judge them.
     pub actions: Vec<&'static str>,
@@ -385,7 +385,9 @@ async fn cluster(state: &AppState, key: ClusterKey, files: Vec<(String, String)>
             });
             if let Some(target) = target {
                 view.actions = actions_on(scopes, environment, &target);
-                view.last_deployment = last_deployment(state, &target).await;
+                view.last_deployment = last_deployment(state, &target)
+                    .await
+                    .map(|r| super::record::RecordView::of(state, r));
             }
             view
         })

@@ -9,11 +9,12 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use deployer_core::model::{DeploymentId, DeploymentRecord, Status};
+use deployer_core::model::{DeploymentId, Status};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::extract::{json_body, query};
+use super::record::waited;
 use super::request::{CreateDeployment, parse};
 use super::state::AppState;
 use super::submit::submit;
@@ -81,16 +82,6 @@ pub(super) fn wait_timeout(state: &AppState, text: Option<&str>) -> Result<Durat
     Ok(d)
 }
 
-/// The record as JSON, with `timed_out` added.
-fn waited(record: &DeploymentRecord, timed_out: bool) -> Result<Response, ApiError> {
-    let mut value =
-        serde_json::to_value(record).map_err(|e| ApiError::internal(format!("record not serialisable: {e}")))?;
-    if let Some(map) = value.as_object_mut() {
-        map.insert("timed_out".to_owned(), serde_json::Value::Bool(timed_out));
-    }
-    Ok((StatusCode::OK, Json(value)).into_response())
-}
-
 /// Accepts a deployment.
 ///
 /// 202 with `{id, status, links}`; 200 with the same shape when `idempotency_key` names an
@@ -123,7 +114,7 @@ pub async fn create(
     match timeout {
         Some(timeout) => {
             let (record, timed_out) = until_finished(&state, listener, record.id, timeout).await?;
-            waited(&record, timed_out)
+            Ok(waited(&state, record, timed_out))
         }
         None => Ok((
             status,

@@ -20,12 +20,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
 use super::get::parse_id;
+use super::record::EventView;
 use super::state::AppState;
 use super::wait::POLL;
+use crate::config::CommitLinks;
 use crate::hub::Listener;
 
 struct Feed {
     store: Arc<dyn Store>,
+    links: CommitLinks,
     id: DeploymentId,
     after: i64,
     listener: Listener,
@@ -34,12 +37,13 @@ struct Feed {
     shutdown: CancellationToken,
 }
 
-fn message(event: &DeploymentEvent) -> Event {
+fn message(event: DeploymentEvent, links: &CommitLinks) -> Event {
     let sse = Event::default().id(event.seq.to_string()).event(event.kind.as_str());
-    match sse.clone().json_data(event) {
+    let deployment_id = event.deployment_id;
+    match sse.clone().json_data(EventView::new(event, links)) {
         Ok(e) => e,
         Err(error) => {
-            tracing::error!(message = "Event not serialisable.", deployment_id = %event.deployment_id, error = %error);
+            tracing::error!(message = "Event not serialisable.", deployment_id = %deployment_id, error = %error);
             sse.comment("event could not be encoded")
         }
     }
@@ -55,7 +59,7 @@ impl Feed {
                     self.done = true;
                     self.pending.clear();
                 }
-                return Some(message(&event));
+                return Some(message(event, &self.links));
             }
             if self.done {
                 return None;
@@ -120,6 +124,7 @@ pub async fn events(
     }
     let feed = Feed {
         store: state.store.clone(),
+        links: state.settings.commit_links.clone(),
         id: parsed,
         after,
         listener,

@@ -3,12 +3,13 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use deployer_core::model::{AppFile, ClusterName, DeploymentId, DeploymentRecord, Region, Status};
+use deployer_core::model::{AppFile, ClusterName, DeploymentId, Region, Status};
 use deployer_core::ports::{DeploymentFilter, PageRequest};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::extract::query;
+use super::record::RecordView;
 use super::state::AppState;
 
 /// The default and largest page sizes.
@@ -35,8 +36,8 @@ pub struct ListQuery {
 /// One page.
 #[derive(Debug, Serialize)]
 pub struct Page {
-    /// The deployments, newest first.
-    pub items: Vec<DeploymentRecord>,
+    /// The deployments, newest first (with `commit_url` when commits are linked).
+    pub items: Vec<RecordView>,
     /// The `before` of the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<DeploymentId>,
@@ -116,5 +117,6 @@ pub async fn list(
     } else {
         None
     };
+    let items = items.into_iter().map(|r| RecordView::of(&state, r)).collect();
     Ok(Json(Page { items, next }))
 }

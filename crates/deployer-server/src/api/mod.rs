@@ -24,6 +24,8 @@ mod list;
 pub mod openapi;
 /// Pins: targets automatic triggers leave alone.
 pub mod pins;
+/// Deployment records as answered, with `commit_url`.
+pub mod record;
 /// The release request body and its validation.
 pub mod release_request;
 mod releases;

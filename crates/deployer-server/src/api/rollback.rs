@@ -23,6 +23,7 @@ use super::error::ApiError;
 use super::extract::{json_body, query};
 use super::get::parse_id;
 use super::pins::{PinView, target_of};
+use super::record::waited;
 use super::request::MAX_REASON;
 use super::state::AppState;
 use super::submit::submit;
@@ -148,12 +149,7 @@ async fn roll_back(
     match wait {
         Some(timeout) => {
             let (record, timed_out) = until_finished(state, listener, record.id, timeout).await?;
-            let mut value = serde_json::to_value(&record)
-                .map_err(|e| ApiError::internal(format!("record not serialisable: {e}")))?;
-            if let Some(map) = value.as_object_mut() {
-                map.insert("timed_out".to_owned(), serde_json::Value::Bool(timed_out));
-            }
-            Ok((StatusCode::OK, Json(value)).into_response())
+            Ok(waited(state, record, timed_out))
         }
         None => Ok((
             StatusCode::ACCEPTED,

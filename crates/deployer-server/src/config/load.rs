@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
+use super::commit_links::{CommitLinks, CommitUrlTemplate};
 use super::error::{ConfigError, Problem};
 use super::raw::{ENV_PREFIX, RawConfig};
 use super::settings::{AuthSettings, QueueSettings, ServerSettings, Settings, TokenSettings};
@@ -100,6 +101,30 @@ fn policies(table: &toml::Table, problems: &mut Vec<Problem>) -> Vec<super::poli
             Vec::new()
         }
     }
+}
+
+/// Takes `commit_url` out of the `[git]` table (the rest of it is `deployer-git`'s) and links
+/// commits through it, or through the page derived from `remote`.
+fn commit_links(git: Option<&mut toml::Table>, problems: &mut Vec<Problem>) -> CommitLinks {
+    let Some(git) = git else {
+        return CommitLinks::default();
+    };
+    let hint = "give the page of one commit with `{sha}` where its id goes, \
+                e.g. `https://git.example.com/org/config/-/commit/{sha}`";
+    let configured = match git.remove("commit_url") {
+        None => None,
+        Some(toml::Value::String(text)) => text
+            .trim()
+            .parse::<CommitUrlTemplate>()
+            .map_err(|e| problems.push(Problem::new("git.commit_url", e.to_string()).hint(hint)))
+            .ok(),
+        Some(_) => {
+            problems.push(Problem::new("git.commit_url", "must be a string").hint(hint));
+            None
+        }
+    };
+    let remote = git.get("remote").and_then(toml::Value::as_str);
+    CommitLinks::new(configured, remote)
 }
 
 fn check_server(s: &ServerSettings, problems: &mut Vec<Problem>) {
@@ -278,6 +303,7 @@ impl Settings {
             }),
             policies: policies(&raw.table, &mut problems),
         };
+        settings.server.commit_links = commit_links(settings.git.as_mut(), &mut problems);
         check_server(&settings.server, &mut problems);
         check_queue(&settings.queue, &mut problems);
         check_auth(&mut settings.auth, raw, &mut problems);
@@ -397,6 +423,82 @@ mod tests {
             .err()
             .unwrap_or_else(|| panic!("should fail"));
         assert_eq!(err.problems[0].key, "clusters[1].kubecfg");
+    }
+
+    #[test]
+    fn a_commit_url_in_git_is_checked_and_taken_out_of_the_git_table() {
+        let raw = RawConfig::from_parts(
+            "[git]\nremote = \"git@github.com:acme/config.git\"\ncommit_url = \"https://git.example.com/acme/config/-/commit/{sha}\"\n",
+            env(&[]),
+        );
+        let settings = Settings::from_raw(&raw)
+            .map_err(|e| e.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            settings.server.commit_links.url("abcd1234"),
+            Some("https://git.example.com/acme/config/-/commit/abcd1234".to_owned())
+        );
+        let git = settings.git.unwrap_or_default();
+        assert!(
+            !git.contains_key("commit_url") && git.contains_key("remote"),
+            "`deployer-git` gets the rest of `[git]`: {git:?}"
+        );
+    }
+
+    #[test]
+    fn without_a_commit_url_links_are_derived_from_a_well_known_remote() {
+        let raw = RawConfig::from_parts("[git]\nremote = \"https://gitlab.com/acme/config.git\"\n", env(&[]));
+        let settings = Settings::from_raw(&raw)
+            .map_err(|e| e.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            settings.server.commit_links.url("abcd1234"),
+            Some("https://gitlab.com/acme/config/-/commit/abcd1234".to_owned())
+        );
+        let local = RawConfig::from_parts("[git]\nremote = \"/srv/git/config.git\"\n", env(&[]));
+        let settings = Settings::from_raw(&local)
+            .map_err(|e| e.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(settings.server.commit_links.url("abcd1234"), None);
+    }
+
+    #[test]
+    fn a_commit_url_that_is_not_http_or_lacks_the_sha_is_reported_with_a_hint() {
+        for (value, expected) in [
+            ("\"ftp://git.example.com/c/{sha}\"", "http:// or https://"),
+            ("\"https://git.example.com/acme/config/commit/\"", "{sha}"),
+            ("42", "must be a string"),
+        ] {
+            let raw = RawConfig::from_parts(
+                &format!("[git]\nremote = \"/srv/git/config.git\"\ncommit_url = {value}\n"),
+                env(&[]),
+            );
+            let err = Settings::from_raw(&raw)
+                .err()
+                .unwrap_or_else(|| panic!("{value} should be refused"));
+            let problem = err
+                .problems
+                .iter()
+                .find(|p| p.key == "git.commit_url")
+                .unwrap_or_else(|| panic!("no problem for `git.commit_url`: {err}"));
+            assert!(problem.message.contains(expected), "{value}: {}", problem.message);
+            assert!(problem.hint.as_deref().is_some_and(|h| h.contains("{sha}")));
+        }
+    }
+
+    #[test]
+    fn the_commit_url_can_come_from_the_environment() {
+        let raw = RawConfig::from_parts(
+            "[git]\nremote = \"/srv/git/config.git\"\n",
+            env(&[("K8S_APP_DEPLOYER_GIT_COMMIT_URL", "https://git.example.com/c/{sha}")]),
+        );
+        let settings = Settings::from_raw(&raw)
+            .map_err(|e| e.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            settings.server.commit_links.url("abcd1234"),
+            Some("https://git.example.com/c/abcd1234".to_owned())
+        );
     }
 
     #[test]

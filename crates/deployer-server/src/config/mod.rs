@@ -28,6 +28,8 @@
 //! `[triggers]` is `deployer_triggers::rules::TriggerSettings` (see `docs/triggers.md`); it is
 //! the only section [`crate::triggers::TriggerReloader`] reloads while the service runs.
 
+/// Links from configuration-repository commits to their pages (`[git] commit_url`).
+pub mod commit_links;
 mod duration;
 mod error;
 mod load;
@@ -36,6 +38,7 @@ mod raw;
 mod settings;
 mod triggers;
 
+pub use commit_links::{CommitLinks, CommitUrlTemplate};
 pub use error::{ConfigError, Problem};
 pub use load::typed;
 pub use policies::{OnFailure, PolicySettings, on_failure_for};

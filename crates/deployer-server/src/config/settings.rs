@@ -62,6 +62,11 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
     /// `[server.tls]`: serve HTTPS with this certificate and key (reloaded when they change).
     pub tls: Option<crate::transport::tls::TlsSettings>,
+    /// How answers link commits of the configuration repository (`commit_url` of deployment
+    /// records): set by [`Settings::from_raw`] from `[git] commit_url`, or derived from
+    /// `[git] remote`. Not a `[server]` key.
+    #[serde(skip)]
+    pub commit_links: super::CommitLinks,
 }
 
 impl Default for ServerSettings {
@@ -75,6 +80,7 @@ impl Default for ServerSettings {
             sse_keep_alive: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),
             tls: None,
+            commit_links: super::CommitLinks::default(),
         }
     }
 }

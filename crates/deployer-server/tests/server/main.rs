@@ -3,6 +3,7 @@
 mod fakes;
 mod support;
 
+mod commit_links;
 mod deployments;
 mod events;
 mod openapi;

@@ -85,7 +85,7 @@ fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String>
     errors
 }
 
-fn assert_valid(doc: &Value, schema: &Value, value: &Value, what: &str) {
+pub(super) fn assert_valid(doc: &Value, schema: &Value, value: &Value, what: &str) {
     let errors = validate(doc, schema, value, "$");
     assert!(
         errors.is_empty(),

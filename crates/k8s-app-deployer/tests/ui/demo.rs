@@ -1,11 +1,16 @@
 //! Starts `k8s-app-deployer demo` with three tokens of the test's own: `alice` (every scope),
 //! `viewer` (`read:*`) and `dev` (`read:*`, and deploy, roll back and pin in the `development`
-//! environment only), set through the `K8S_APP_DEPLOYER_AUTH_TOKENS` override.
+//! environment only), set through the `K8S_APP_DEPLOYER_AUTH_TOKENS` override, and the commit
+//! pages of [`COMMIT_PAGES`] through `K8S_APP_DEPLOYER_GIT_COMMIT_URL` (the demo's repository is
+//! a local one, which has no web pages of its own).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+/// Where the demo's configuration-repository commits are shown (`[git] commit_url`).
+pub const COMMIT_PAGES: &str = "https://git.example.test/demo/config/-/commit/{sha}";
 
 /// A running demo.
 pub struct Demo {
@@ -54,6 +59,7 @@ impl Demo {
             .args(["demo", "--profile", "fast", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
             .env("K8S_APP_DEPLOYER_AUTH_TOKENS", tokens)
+            .env("K8S_APP_DEPLOYER_GIT_COMMIT_URL", COMMIT_PAGES)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(stdout)

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::browser::Browser;
-use crate::demo::Demo;
+use crate::demo::{COMMIT_PAGES, Demo};
 
 /// Signs in with `token` using the keyboard only (type, then Enter).
 async fn sign_in(browser: &Browser, demo: &Demo, token: &str) {
@@ -130,6 +130,20 @@ async fn an_engineer_deploys_watches_a_failure_rolls_back_and_the_pin_holds_off_
         "the replica counts are shown"
     );
     browser.screenshots("deployment-succeeded").await;
+    // The configuration-repository commit, shortened, links to its page (`[git] commit_url`).
+    let commit = browser
+        .js("const a = document.querySelector('#commit a.commit-link'); return a && \
+             {href: a.getAttribute('href'), text: a.textContent, sha: a.title, label: a.getAttribute('aria-label'), target: a.getAttribute('target')}")
+        .await;
+    let sha = commit["sha"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(sha.len(), 40, "the full commit id is the link's title: {commit}");
+    assert_eq!(commit["href"], json!(COMMIT_PAGES.replace("{sha}", &sha)), "{commit}");
+    assert_eq!(commit["text"], json!(sha[..12]), "{commit}");
+    assert!(
+        commit["label"].as_str().is_some_and(|l| l.contains(&sha[..12])),
+        "the link's name contains its text: {commit}"
+    );
+    assert_eq!(commit["target"], json!(null), "the link opens like any other: {commit}");
 
     // The same app across environments, with a one-click promote of the new tag.
     browser.open(&format!("{}/#/app/dc1/dev-1/web", demo.url)).await;
@@ -140,6 +154,22 @@ async fn an_engineer_deploys_watches_a_failure_rolls_back_and_the_pin_holds_off_
         "the other environments: {envs}"
     );
     browser.screenshots("app").await;
+    // The history links the same commit, and the link takes the keyboard focus.
+    let linked = browser
+        .js(&format!(
+            "const a = document.querySelector(\"#view table a.commit-link[title='{sha}']\"); if (!a) return null; \
+             a.focus(); return {{href: a.getAttribute('href'), focused: document.activeElement === a, label: a.getAttribute('aria-label')}}"
+        ))
+        .await;
+    assert_eq!(
+        (linked["href"].clone(), linked["focused"].clone()),
+        (json!(COMMIT_PAGES.replace("{sha}", &sha)), json!(true)),
+        "the history links the commit: {linked}"
+    );
+    assert!(
+        linked["label"].as_str().is_some_and(|l| l.starts_with("Commit ")),
+        "{linked}"
+    );
     browser.click("a.promote[href*='us-west-2/staging-1']").await;
     browser.wait_for("#tag").await;
     assert_eq!(
@@ -337,6 +367,16 @@ async fn an_engineer_deploys_watches_a_failure_rolls_back_and_the_pin_holds_off_
     assert!(
         ci_row.contains("ci") && ci_row.contains("github-actions"),
         "the trigger and CI build of a CI deployment: {ci_row}"
+    );
+    // The CI build link behaves like the commit link: named, focusable, opened like any link.
+    let build = browser
+        .js("const a = document.querySelector(\"#view table a[href='https://ci.example/builds/42']\"); a.focus(); \
+             return {label: a.getAttribute('aria-label'), target: a.getAttribute('target'), focused: document.activeElement === a}")
+        .await;
+    assert_eq!(
+        build,
+        json!({"label": "CI build on github-actions", "target": null, "focused": true}),
+        "the CI build link"
     );
 
     // Sign out: the session cookie no longer works.
