@@ -103,24 +103,30 @@ fn options(args: &Args) -> anyhow::Result<SimOptions> {
     })
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("failed to listen for SIGTERM")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        result = tokio::signal::ctrl_c() => result.context("failed to listen for SIGINT")?,
-    }
-    Ok(())
+/// Listens for SIGTERM and SIGINT; resolves when one arrives.
+fn listen_for_signals() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("failed to listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("failed to listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    // Listen before announcing the address: a signal sent as soon as the address is read
+    // must stop the server cleanly, not kill it.
+    let signalled = listen_for_signals()?;
     let cluster = SimCluster::start(options(&args)?).await?;
     if let Some(path) = &args.kubeconfig_out {
         std::fs::write(path, cluster.kubeconfig())
             .with_context(|| format!("failed to write the kubeconfig to `{}`", path.display()))?;
     }
     println!("{}", cluster.addr());
-    wait_for_signal().await?;
+    signalled.await;
     cluster.shutdown().await;
     Ok(())
 }

@@ -3,10 +3,11 @@
 //! iteration order ever leaks into the output.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::json::{controller_uid, name, namespace, uid};
+use super::json::{controller_uid, is_deleting, name, namespace, uid};
 use super::model::Snapshot;
 
 pub(crate) struct Index<'a> {
@@ -18,10 +19,26 @@ pub(crate) struct Index<'a> {
     rs_by_controller: BTreeMap<&'a str, Vec<&'a Value>>,
     pods_by_controller: BTreeMap<&'a str, Vec<&'a Value>>,
     rs_names: BTreeSet<(&'a str, &'a str)>,
+    /// ReplicaSets without a controller owner and not being deleted, by namespace.
+    orphan_rs: BTreeMap<&'a str, Vec<&'a Value>>,
+    /// Pods without a controller owner and not being deleted, by namespace.
+    orphan_pods: BTreeMap<&'a str, Vec<&'a Value>>,
 }
 
-fn sorted(items: &[Value]) -> Vec<&Value> {
-    let mut v: Vec<&Value> = items.iter().collect();
+/// The objects that could be adopted (no controller owner, not being deleted), by namespace,
+/// in the order of `items`.
+fn orphans<'a>(items: &[&'a Value]) -> BTreeMap<&'a str, Vec<&'a Value>> {
+    let mut map: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
+    for item in items {
+        if controller_uid(item).is_none() && !is_deleting(item) {
+            map.entry(namespace(item)).or_default().push(item);
+        }
+    }
+    map
+}
+
+fn sorted(items: &[Arc<Value>]) -> Vec<&Value> {
+    let mut v: Vec<&Value> = items.iter().map(|o| o.as_ref()).collect();
     v.sort_by(|a, b| (namespace(a), name(a), uid(a)).cmp(&(namespace(b), name(b), uid(b))));
     v
 }
@@ -52,6 +69,8 @@ impl<'a> Index<'a> {
             rs_by_controller: by_controller(&replicasets),
             pods_by_controller: by_controller(&pods),
             rs_names: replicasets.iter().map(|rs| (namespace(rs), name(rs))).collect(),
+            orphan_rs: orphans(&replicasets),
+            orphan_pods: orphans(&pods),
             owners,
             deployments,
             replicasets,
@@ -72,6 +91,16 @@ impl<'a> Index<'a> {
     /// Pods whose controller is `uid`.
     pub(crate) fn pods_of(&self, uid: &str) -> &[&'a Value] {
         self.pods_by_controller.get(uid).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// ReplicaSets of `namespace` that could be adopted, by name.
+    pub(crate) fn orphan_replicasets(&self, namespace: &str) -> &[&'a Value] {
+        self.orphan_rs.get(namespace).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Pods of `namespace` that could be adopted, by name.
+    pub(crate) fn orphan_pods(&self, namespace: &str) -> &[&'a Value] {
+        self.orphan_pods.get(namespace).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// Whether a ReplicaSet with this name exists in the namespace.

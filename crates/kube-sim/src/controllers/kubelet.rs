@@ -159,6 +159,36 @@ impl ContainerSim {
         }
     }
 
+    /// The first moment after `now` at which [`ContainerSim::state`] or
+    /// [`ContainerSim::ready`] gives something else, if it ever does.
+    fn next_change(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let up = add(self.start, self.ready_after());
+        if now < up {
+            return Some(up);
+        }
+        match &self.behaviour {
+            Behaviour::Ready { .. } | Behaviour::NeverReady => None,
+            Behaviour::ReadyThenFail { after } => {
+                let down = add(up, *after);
+                (now < down).then_some(down)
+            }
+            Behaviour::ImagePullError => {
+                let window = self.startup.max(Duration::from_millis(100));
+                let (k, at) = attempt_at(up, window, now);
+                let backing_off = add(at, window);
+                if now < backing_off {
+                    Some(backing_off)
+                } else {
+                    Some(add(backing_off, backoff(k)))
+                }
+            }
+            Behaviour::CrashLoop => {
+                let (k, at) = attempt_at(up, Duration::ZERO, now);
+                Some(add(at, backoff(k)))
+            }
+        }
+    }
+
     fn state(&self, now: DateTime<Utc>) -> ContainerState {
         let up = add(self.start, self.ready_after());
         if now < up {
@@ -183,6 +213,34 @@ impl ContainerSim {
     }
 }
 
+fn container_sims(pod: &Value, start: DateTime<Utc>, rules: &ImageRules, profile: &Profile) -> Vec<ContainerSim> {
+    get(pod, &["spec", "containers"])
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| ContainerSim {
+            behaviour: rules.behaviour_for(c.get("image").and_then(Value::as_str).unwrap_or("")),
+            start,
+            startup: profile.pod_ready_after,
+        })
+        .collect()
+}
+
+/// The first moment after `now` at which [`pod_status`] of `pod` changes, the other inputs
+/// staying the same; `None` when it never does.
+pub(crate) fn next_status_change(
+    pod: &Value,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+    rules: &ImageRules,
+    profile: &Profile,
+) -> Option<DateTime<Utc>> {
+    container_sims(pod, start, rules, profile)
+        .iter()
+        .filter_map(|sim| sim.next_change(now))
+        .min()
+}
+
 /// The status of `pod` at `now`, given when it started and its IP.
 pub(crate) fn pod_status(
     pod: &Value,
@@ -197,14 +255,7 @@ pub(crate) fn pod_status(
         .into_iter()
         .flatten()
         .collect();
-    let sims: Vec<ContainerSim> = containers
-        .iter()
-        .map(|c| ContainerSim {
-            behaviour: rules.behaviour_for(c.get("image").and_then(Value::as_str).unwrap_or("")),
-            start,
-            startup: profile.pod_ready_after,
-        })
-        .collect();
+    let sims = container_sims(pod, start, rules, profile);
 
     // Readiness of the pod and the last time it changed.
     let pod_ready = |t: DateTime<Utc>| !sims.is_empty() && sims.iter().all(|s| s.ready(t));
@@ -571,6 +622,64 @@ mod tests {
             "docker.io/library/nginx@sha256:ab"
         );
         assert_eq!(hex_digest("x").len(), 64);
+    }
+
+    /// Checks that `next_status_change` names exactly the moments at which the status
+    /// changes, sampling every 50 ms over `span_ms`.
+    fn assert_next_change_is_exact(image: &str, rules: &ImageRules, span_ms: i64) {
+        let status_at = |ms: i64| pod_status(&pod(image), t0(), at(ms), rules, &profile(), "10.244.0.2");
+        let mut ms = 0;
+        while ms < span_ms {
+            let now = at(ms);
+            let next = next_status_change(&pod(image), t0(), now, rules, &profile());
+            let current = status_at(ms);
+            match next {
+                Some(next) => {
+                    assert!(next > now, "{image}: next change {next} is not after {now}");
+                    let before = (next - t0()).num_milliseconds() - 1;
+                    assert_eq!(status_at(before.max(ms)), current, "{image}: changed before {next}");
+                    let after = (next - t0()).num_milliseconds();
+                    assert_ne!(status_at(after), current, "{image}: nothing changed at {next}");
+                }
+                None => assert_eq!(
+                    status_at(ms + 3_600_000),
+                    current,
+                    "{image}: changed after none was due"
+                ),
+            }
+            ms += 50;
+        }
+    }
+
+    #[test]
+    fn the_next_status_change_is_exactly_when_the_status_changes() {
+        let mut rules = ImageRules::new();
+        rules.set(
+            "flaky:*",
+            Behaviour::ReadyThenFail {
+                after: Duration::from_secs(3),
+            },
+        );
+        assert_next_change_is_exact("nginx:1.25", &rules, 3_000);
+        assert_next_change_is_exact("nginx:1.27-never-ready", &rules, 3_000);
+        assert_next_change_is_exact("flaky:1", &rules, 6_000);
+        assert_next_change_is_exact("nginx:1.27-bad-pull", &rules, 40_000);
+        assert_next_change_is_exact("nginx:1-crash", &rules, 80_000);
+    }
+
+    #[test]
+    fn a_settled_pod_has_no_next_status_change() {
+        let rules = ImageRules::new();
+        assert_eq!(
+            next_status_change(&pod("nginx:1.25"), t0(), at(500), &rules, &profile()),
+            Some(at(1_000))
+        );
+        assert_eq!(
+            next_status_change(&pod("nginx:1.25"), t0(), at(1_000), &rules, &profile()),
+            None
+        );
+        let crash = next_status_change(&pod("x:1-crash"), t0(), at(3_611_000), &rules, &profile());
+        assert_eq!(crash, Some(at(3_911_000)));
     }
 
     #[test]

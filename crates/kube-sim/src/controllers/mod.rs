@@ -26,5 +26,5 @@ pub mod template;
 #[cfg(test)]
 mod tests;
 
-pub use manager::Controllers;
+pub use manager::{Controllers, NextPass};
 pub use model::{Action, Snapshot};

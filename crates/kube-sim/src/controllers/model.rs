@@ -1,16 +1,20 @@
 //! The controllers' input ([`Snapshot`]) and output ([`Action`]).
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
-/// Every Deployment, ReplicaSet and Pod of every namespace, exactly as stored.
+/// Every Deployment, ReplicaSet and Pod of every namespace, exactly as stored. The objects
+/// are shared with the store (taking a snapshot copies no object); the controllers copy only
+/// the objects they write.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     /// Stored Deployments.
-    pub deployments: Vec<Value>,
+    pub deployments: Vec<Arc<Value>>,
     /// Stored ReplicaSets.
-    pub replicasets: Vec<Value>,
+    pub replicasets: Vec<Arc<Value>>,
     /// Stored Pods.
-    pub pods: Vec<Value>,
+    pub pods: Vec<Arc<Value>>,
 }
 
 /// One write the controllers ask the store to make, through the normal storage path (so that

@@ -270,10 +270,8 @@ impl ApiRequest<'_> {
             .map_err(store_error)?;
         let rv = page.resource_version.to_string();
         if self.accept().table {
-            return Ok(response::json(
-                200,
-                &self.table(&page.items, Some(rv), page.continue_token),
-            ));
+            let items: Vec<Value> = page.items.iter().map(|o| (**o).clone()).collect();
+            return Ok(response::json(200, &self.table(&items, Some(rv), page.continue_token)));
         }
         let mut metadata = Map::new();
         metadata.insert("resourceVersion".into(), json!(rv));
@@ -284,14 +282,13 @@ impl ApiRequest<'_> {
             metadata.insert("remainingItemCount".into(), json!(r));
         }
         let resource = self.target.resource;
-        Ok(response::json(
-            200,
+        Ok(response::json_list(
             &json!({
                 "kind": format!("{}List", resource.kind),
                 "apiVersion": resource.api_version(),
                 "metadata": metadata,
-                "items": page.items
             }),
+            &page.items,
         ))
     }
 

@@ -263,8 +263,13 @@ async fn tick_loop(shared: Arc<Shared>, period: Duration) {
     let mut shutdown = shared.shutdown.clone();
     loop {
         tokio::select! {
-            _ = interval.tick() => shared.tick(),
+            _ = interval.tick() => {}
             _ = shutdown.changed() => return,
+        }
+        // A pass is synchronous work over the whole store: run it off the request threads.
+        let pass = Arc::clone(&shared);
+        if let Err(error) = tokio::task::spawn_blocking(move || pass.tick()).await {
+            tracing::error!(message = "A controller pass failed.", %error);
         }
     }
 }

@@ -63,9 +63,16 @@ impl Shared {
         self.faults().faults().freeze_controllers
     }
 
-    /// Runs one controller pass now, honouring pause and freeze.
+    /// Runs one controller pass, honouring pause and freeze, unless it could not change
+    /// anything (see [`super::controller_loop`]).
     pub(crate) fn tick(&self) {
         let frozen = self.controllers_frozen();
         self.engine.tick(&self.store, &self.clock, frozen);
+    }
+
+    /// Runs one controller pass now, honouring pause and freeze.
+    pub(crate) fn tick_now(&self) {
+        let frozen = self.controllers_frozen();
+        self.engine.tick_now(&self.store, &self.clock, frozen);
     }
 }

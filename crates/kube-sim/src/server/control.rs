@@ -66,7 +66,7 @@ impl Control {
 
     /// Runs one controller pass now (skipped while paused or frozen).
     pub fn tick(&self) {
-        self.shared.tick();
+        self.shared.tick_now();
     }
 
     /// Sets the behaviour of pods whose image matches `pattern`.

@@ -58,6 +58,18 @@ fn expired_event(message: String) -> Value {
     json!({"type": "ERROR", "object": ApiStatus::new(410, "Expired", message).to_json()})
 }
 
+/// The watch line of a `kind` event about the object whose JSON text is `object_json`: byte
+/// for byte `{"type": kind, "object": object}` serialised, and a newline.
+fn wrap_event(kind: &str, object_json: &[u8]) -> Bytes {
+    let mut line = Vec::with_capacity(object_json.len() + kind.len() + 24);
+    line.extend_from_slice(b"{\"type\":\"");
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(b"\",\"object\":");
+    line.extend_from_slice(object_json);
+    line.extend_from_slice(b"}\n");
+    Bytes::from(line)
+}
+
 impl Watcher {
     fn matches(&self, object: &Value) -> bool {
         let in_namespace = match &self.request.namespace {
@@ -102,11 +114,27 @@ impl Watcher {
     async fn send(&self, event: &Value) -> bool {
         let mut line = event.to_string();
         line.push('\n');
-        self.tx.send(Ok(Bytes::from(line))).await.is_ok()
+        self.send_line(Bytes::from(line)).await
     }
 
-    /// The event a change produces for this watch, after selector transitions.
-    fn translate(&self, change: &Change) -> Option<Value> {
+    async fn send_line(&self, line: Bytes) -> bool {
+        self.tx.send(Ok(line)).await.is_ok()
+    }
+
+    /// The line of a `kind` event about `object`: a Table row when the client asked for
+    /// tables, otherwise the object's JSON text (`object_json`) wrapped as an event, byte for
+    /// byte what serialising `{"type": kind, "object": object}` gives.
+    fn event_line(&self, kind: &str, object: &Value, object_json: impl FnOnce() -> Bytes) -> Bytes {
+        if self.request.table {
+            let mut line = self.event(kind, object).to_string();
+            line.push('\n');
+            return Bytes::from(line);
+        }
+        wrap_event(kind, &object_json())
+    }
+
+    /// The event line a change produces for this watch, after selector transitions.
+    fn translate(&self, change: &Change) -> Option<Bytes> {
         if change.resource.plural != self.request.resource.plural {
             return None;
         }
@@ -122,7 +150,7 @@ impl Watcher {
             },
             EventType::Deleted => (now_matches || before).then_some("DELETED"),
         }?;
-        Some(self.event(kind, &change.object))
+        Some(self.event_line(kind, &change.object, || change.object_json()))
     }
 
     async fn run(self) {
@@ -159,7 +187,8 @@ impl Watcher {
                     .store
                     .all(self.request.resource, self.request.namespace.as_deref());
                 for object in objects.iter().filter(|o| self.matches(o)) {
-                    if !self.send(&self.event("ADDED", object)).await {
+                    let line = self.event_line("ADDED", object, || Bytes::from(object.to_string()));
+                    if !self.send_line(line).await {
                         return;
                     }
                 }
@@ -175,15 +204,21 @@ impl Watcher {
             shared.bookmark_interval,
         );
         loop {
-            match shared.store.changes_since(last_rv) {
-                Ok(batch) => {
+            let pending =
+                shared
+                    .store
+                    .changes_of_since(last_rv, self.request.resource, self.request.namespace.as_deref());
+            match pending {
+                Ok((batch, newest)) => {
                     for change in batch {
-                        last_rv = change.rv;
-                        if let Some(event) = self.translate(&change)
-                            && !self.send(&event).await
+                        if let Some(line) = self.translate(&change)
+                            && !self.send_line(line).await
                         {
                             return;
                         }
+                    }
+                    if let Some(newest) = newest {
+                        last_rv = last_rv.max(newest);
                     }
                 }
                 Err(StoreError::Expired(message)) => {
@@ -216,6 +251,21 @@ impl Watcher {
                 _ = shutdown.changed() => return,
                 () = self.tx.closed() => return,
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrapped_event_is_the_serialised_event_object() {
+        let object = json!({"kind": "Deployment", "metadata": {"name": "web", "labels": {"a\"b": "c\\d"}}, "spec": {"replicas": 2}});
+        for kind in ["ADDED", "MODIFIED", "DELETED"] {
+            let mut expected = json!({"type": kind, "object": object}).to_string();
+            expected.push('\n');
+            assert_eq!(wrap_event(kind, object.to_string().as_bytes()), Bytes::from(expected));
         }
     }
 }

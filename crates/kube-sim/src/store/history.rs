@@ -1,8 +1,12 @@
 //! The bounded watch history: every persisted change, in resourceVersion order.
+//!
+//! A change carries its object's JSON text, computed once on first use and shared by every
+//! watcher that sends it, so an event is serialised once however many watchers receive it.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use serde_json::Value;
 
 use super::resources::ResourceType;
@@ -42,6 +46,36 @@ pub struct Change {
     pub object: Arc<Value>,
     /// The object before the change, for selector transitions.
     pub previous: Option<Arc<Value>>,
+    /// The JSON text of `object`, once someone asked for it.
+    encoded: Arc<OnceLock<Bytes>>,
+}
+
+impl Change {
+    /// A change producing `rv`.
+    pub fn new(
+        rv: u64,
+        event: EventType,
+        resource: &'static ResourceType,
+        object: Arc<Value>,
+        previous: Option<Arc<Value>>,
+    ) -> Self {
+        Self {
+            rv,
+            event,
+            resource,
+            object,
+            previous,
+            encoded: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The JSON text of the object after the change (compact, as `Value::to_string`),
+    /// serialised on first use and shared by every clone of this change.
+    pub fn object_json(&self) -> Bytes {
+        self.encoded
+            .get_or_init(|| Bytes::from(self.object.to_string()))
+            .clone()
+    }
 }
 
 /// Changes retained for watches; older ones are compacted away.
@@ -82,6 +116,27 @@ impl History {
     /// The compaction point.
     pub fn floor(&self) -> u64 {
         self.floor
+    }
+
+    /// The changes after `rv` to objects of `plural` (in `namespace`, when given), and the
+    /// resourceVersion of the newest change after `rv` of any kind; `None` when some changes
+    /// after `rv` were compacted away.
+    pub fn since_of(&self, rv: u64, plural: &str, namespace: Option<&str>) -> Option<(Vec<Change>, Option<u64>)> {
+        if rv < self.floor {
+            return None;
+        }
+        let start = self.changes.partition_point(|c| c.rv <= rv);
+        let newest = self.changes.back().map(|c| c.rv).filter(|newest| *newest > rv);
+        let matching = self
+            .changes
+            .range(start..)
+            .filter(|c| c.resource.plural == plural)
+            .filter(|c| {
+                namespace.is_none_or(|ns| c.object.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns))
+            })
+            .cloned()
+            .collect();
+        Some((matching, newest))
     }
 
     /// The changes after `rv`, or `None` when some of them were compacted away.

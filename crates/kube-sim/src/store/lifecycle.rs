@@ -10,7 +10,7 @@ use super::fields::{meta_mut, meta_str, owner_uids, timestamp};
 use super::history::{Change, EventType};
 use super::options::{DeleteOptions, DeleteOutcome, PropagationPolicy, WriteOptions};
 use super::resources::ResourceType;
-use super::{Key, SEED_NAMESPACES, State, Store, StoreError};
+use super::{Key, SEED_NAMESPACES, StateGuard, Store, StoreError};
 
 impl Store {
     pub(super) fn seed_namespaces(&self) {
@@ -27,7 +27,7 @@ impl Store {
 
     /// Persists a changed object without the write pipeline (lifecycle bookkeeping).
     fn persist_modified(
-        state: &mut State,
+        state: &mut StateGuard<'_>,
         resource: &'static ResourceType,
         key: Key,
         old: Arc<Value>,
@@ -37,29 +37,23 @@ impl Store {
         meta_mut(&mut new).insert("resourceVersion".into(), Value::String(rv.to_string()));
         let object = Arc::new(new.clone());
         state.objects.insert(key, Arc::clone(&object));
-        state.record(Change {
-            rv,
-            event: EventType::Modified,
-            resource,
-            object,
-            previous: Some(old),
-        });
+        state.record(Change::new(rv, EventType::Modified, resource, object, Some(old)));
         (new, rv)
     }
 
     /// Removes an object, recording a DELETED event carrying a fresh resourceVersion.
-    fn persist_removed(state: &mut State, resource: &'static ResourceType, key: &Key) -> Option<(Value, u64)> {
+    fn persist_removed(state: &mut StateGuard<'_>, resource: &'static ResourceType, key: &Key) -> Option<(Value, u64)> {
         let old = state.objects.remove(key)?;
         let rv = state.next_rv();
         let mut last = (*old).clone();
         meta_mut(&mut last).insert("resourceVersion".into(), Value::String(rv.to_string()));
-        state.record(Change {
+        state.record(Change::new(
             rv,
-            event: EventType::Deleted,
+            EventType::Deleted,
             resource,
-            object: Arc::new(last.clone()),
-            previous: Some(old),
-        });
+            Arc::new(last.clone()),
+            Some(old),
+        ));
         Some((last, rv))
     }
 
@@ -194,7 +188,7 @@ impl Store {
         }
     }
 
-    fn orphan_dependents(state: &mut State, owner_uid: &str) {
+    fn orphan_dependents(state: &mut StateGuard<'_>, owner_uid: &str) {
         let dependents: Vec<(Key, Arc<Value>)> = state
             .objects
             .iter()
@@ -236,15 +230,17 @@ impl Store {
 
     /// One pass of the lifecycle work the namespace controller and the garbage collector do:
     /// empties and then removes terminating namespaces, and finishes foreground deletions.
-    pub fn housekeeping(&self) {
+    /// Returns whether it changed anything; when it did not, another pass over the same
+    /// objects does not either.
+    pub fn housekeeping(&self) -> bool {
         let mut state = self.lock();
         let mut last_rv = None;
         let now = self.clock.now();
 
         let terminating: Vec<String> = state
             .objects
-            .iter()
-            .filter(|(k, v)| k.resource == "namespaces" && v.pointer("/metadata/deletionTimestamp").is_some())
+            .of("namespaces")
+            .filter(|(_, v)| v.pointer("/metadata/deletionTimestamp").is_some())
             .map(|(k, _)| k.name.clone())
             .collect();
         for ns in terminating {
@@ -338,5 +334,6 @@ impl Store {
         if let Some(rv) = last_rv {
             self.publish(rv);
         }
+        last_rv.is_some()
     }
 }

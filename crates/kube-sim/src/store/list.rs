@@ -1,5 +1,7 @@
 //! List reads: selectors, resourceVersion semantics and limit/continue paging (spec §6.1).
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
@@ -41,8 +43,8 @@ pub struct ListOptions {
 /// One page of a list.
 #[derive(Debug, Clone)]
 pub struct ListPage {
-    /// The matching objects, in namespace/name order.
-    pub items: Vec<Value>,
+    /// The matching objects, in namespace/name order, shared with the store.
+    pub items: Vec<Arc<Value>>,
     /// The list's resourceVersion.
     pub resource_version: u64,
     /// The token for the next page, when there is one.
@@ -105,9 +107,8 @@ impl Store {
                 }
             }
         }
-        let matching: Vec<&Value> = objects
+        let matching: Vec<&Arc<Value>> = objects
             .iter()
-            .map(|o| o.as_ref())
             .filter(|o| options.labels.matches(o) && options.fields.matches(o))
             .filter(|o| match &start_after {
                 Some((ns, name)) => {
@@ -125,7 +126,7 @@ impl Store {
         } else {
             options.limit.min(matching.len())
         };
-        let items: Vec<Value> = matching[..take].iter().map(|o| (*o).clone()).collect();
+        let items: Vec<Arc<Value>> = matching[..take].iter().map(|o| Arc::clone(o)).collect();
         let (continue_token, remaining) = match items.last() {
             Some(last) if take < matching.len() => (
                 Some(encode_continue(

@@ -3,14 +3,18 @@
 //! goes through (defaulting, validation, managed fields, no-op detection, events).
 //!
 //! The store is synchronous: each operation takes the state lock, does its work and releases
-//! it. Watchers learn about new changes through a `tokio::sync::watch` channel carrying the
-//! newest resourceVersion, then read the changes they have not seen from the history.
+//! it. Objects are indexed by resource type (see [`objects`]), so reading one type never scans
+//! the others. Watchers learn about new changes through a `tokio::sync::watch` channel carrying
+//! the newest resourceVersion, published after the state lock is released, then read the
+//! changes they have not seen from the history, which has its own lock so that watchers never
+//! wait on writers.
 
 mod error;
 mod fields;
 mod history;
 mod lifecycle;
 mod list;
+mod objects;
 mod options;
 mod resources;
 mod scale;
@@ -19,6 +23,7 @@ mod status;
 mod write;
 
 use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -71,17 +76,54 @@ impl Key {
 }
 
 pub(crate) struct State {
-    objects: BTreeMap<Key, Arc<Value>>,
+    objects: objects::Objects,
     rv: u64,
-    history: history::History,
     rng: SimRng,
 }
 
 /// The object store shared by the HTTP handlers and the controller loop.
 pub struct Store {
     state: Mutex<State>,
+    /// The watch history. Lock order: `state`, then `history`.
+    history: Mutex<history::History>,
     clock: SimClock,
     latest: watch::Sender<u64>,
+}
+
+/// The locked store state. Releasing it first unlocks the state, then announces the newest
+/// change recorded under it to the watchers, so that waking them never holds the lock.
+pub(crate) struct StateGuard<'a> {
+    // Fields drop in declaration order: the lock is released before the announcement.
+    guard: MutexGuard<'a, State>,
+    announce: Announce<'a>,
+}
+
+/// Announces a resourceVersion to the watchers when dropped.
+struct Announce<'a> {
+    store: &'a Store,
+    rv: Option<u64>,
+}
+
+impl Drop for Announce<'_> {
+    fn drop(&mut self) {
+        if let Some(rv) = self.rv {
+            self.store.publish(rv);
+        }
+    }
+}
+
+impl Deref for StateGuard<'_> {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.guard
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -97,11 +139,11 @@ impl Store {
         let (latest, _) = watch::channel(0);
         let store = Self {
             state: Mutex::new(State {
-                objects: BTreeMap::new(),
+                objects: objects::Objects::default(),
                 rv: 0,
-                history: history::History::new(history_limit),
                 rng: SimRng::new(seed),
             }),
+            history: Mutex::new(history::History::new(history_limit)),
             clock,
             latest,
         };
@@ -109,10 +151,17 @@ impl Store {
         store
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> StateGuard<'_> {
         // A poisoned lock only means a panic happened while it was held; the state itself
         // is always left consistent by the write path, so keep serving.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        StateGuard {
+            guard: self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+            announce: Announce { store: self, rv: None },
+        }
+    }
+
+    fn history(&self) -> MutexGuard<'_, history::History> {
+        self.history.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The clock this store stamps objects with.
@@ -143,46 +192,67 @@ impl Store {
             })
     }
 
-    /// Every object of a resource (in `namespace`, or all when `None`) with the current rv.
+    /// Every object of a resource (in `namespace`, or all when `None`), in namespace/name
+    /// order, with the current rv.
     pub fn all(&self, resource: &'static ResourceType, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
         let state = self.lock();
-        let items = state
-            .objects
-            .iter()
-            .filter(|(k, _)| k.resource == resource.plural)
-            .filter(|(k, _)| namespace.is_none_or(|ns| k.namespace == ns))
-            .map(|(_, v)| Arc::clone(v))
-            .collect();
+        let items = match namespace.filter(|_| resource.namespaced) {
+            Some(ns) => state
+                .objects
+                .in_namespace(resource.plural, ns)
+                .map(|(_, v)| Arc::clone(v))
+                .collect(),
+            None if namespace.is_some() => Vec::new(),
+            None => {
+                let mut items = Vec::with_capacity(state.objects.count(resource.plural));
+                items.extend(state.objects.of(resource.plural).map(|(_, v)| Arc::clone(v)));
+                items
+            }
+        };
         (items, state.rv)
     }
 
     /// The changes after `rv`, or a 410 Expired error when some were compacted away.
     pub fn changes_since(&self, rv: u64) -> Result<Vec<Change>, StoreError> {
-        let state = self.lock();
-        state
-            .history
+        let history = self.history();
+        history
             .since(rv)
-            .ok_or_else(|| StoreError::Expired(format!("too old resource version: {rv} ({})", state.history.floor())))
+            .ok_or_else(|| StoreError::Expired(format!("too old resource version: {rv} ({})", history.floor())))
+    }
+
+    /// The changes after `rv` to objects of `resource` (in `namespace`, when given), and the
+    /// resourceVersion of the newest change after `rv` of any kind (`None` when there is
+    /// none), or a 410 Expired error when some changes after `rv` were compacted away.
+    pub fn changes_of_since(
+        &self,
+        rv: u64,
+        resource: &ResourceType,
+        namespace: Option<&str>,
+    ) -> Result<(Vec<Change>, Option<u64>), StoreError> {
+        let history = self.history();
+        history
+            .since_of(rv, resource.plural, namespace.filter(|_| resource.namespaced))
+            .ok_or_else(|| StoreError::Expired(format!("too old resource version: {rv} ({})", history.floor())))
     }
 
     /// Drops the whole watch history; returns the compaction point.
     pub fn compact(&self) -> u64 {
-        let mut state = self.lock();
+        let state = self.lock();
         let rv = state.rv;
-        state.history.compact(rv);
+        self.history().compact(rv);
         rv
     }
 
     /// The oldest resourceVersion a watch may still start from.
     pub fn history_floor(&self) -> u64 {
-        self.lock().history.floor()
+        self.history().floor()
     }
 
     /// Every stored object, grouped by resource, for the state dump.
     pub fn dump(&self) -> BTreeMap<&'static str, Vec<Value>> {
         let state = self.lock();
         let mut out: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
-        for (k, v) in &state.objects {
+        for (k, v) in state.objects.iter() {
             out.entry(k.resource).or_default().push((**v).clone());
         }
         out
@@ -190,35 +260,51 @@ impl Store {
 
     /// The Deployments, ReplicaSets and Pods of every namespace, as the controllers see them.
     pub fn snapshot(&self) -> crate::controllers::Snapshot {
+        self.snapshot_with_rv().0
+    }
+
+    /// [`Store::snapshot`] and the resourceVersion it was taken at. The objects are shared
+    /// with the store, not copied.
+    pub fn snapshot_with_rv(&self) -> (crate::controllers::Snapshot, u64) {
         let state = self.lock();
-        let pick = |plural: &str| -> Vec<Value> {
-            state
-                .objects
-                .iter()
-                .filter(|(k, _)| k.resource == plural)
-                .map(|(_, v)| (**v).clone())
-                .collect()
+        let pick = |plural: &str| -> Vec<Arc<Value>> {
+            let mut items = Vec::with_capacity(state.objects.count(plural));
+            items.extend(state.objects.of(plural).map(|(_, v)| Arc::clone(v)));
+            items
         };
-        crate::controllers::Snapshot {
+        let snapshot = crate::controllers::Snapshot {
             deployments: pick("deployments"),
             replicasets: pick("replicasets"),
             pods: pick("pods"),
-        }
+        };
+        (snapshot, state.rv)
     }
 
+    /// Announces `rv` to the watchers; never moves the announced version backwards.
     fn publish(&self, rv: u64) {
-        self.latest.send_replace(rv);
+        self.latest.send_if_modified(|latest| {
+            if rv > *latest {
+                *latest = rv;
+                true
+            } else {
+                false
+            }
+        });
     }
 }
 
-impl State {
+impl StateGuard<'_> {
     pub(crate) fn next_rv(&mut self) -> u64 {
         self.rv += 1;
         self.rv
     }
 
+    /// Appends a persisted change to the watch history; watchers hear of it when the state
+    /// lock is released.
     pub(crate) fn record(&mut self, change: Change) {
-        self.history.push(change);
+        let rv = change.rv;
+        self.announce.store.history().push(change);
+        self.announce.rv = Some(self.announce.rv.map_or(rv, |p| p.max(rv)));
     }
 }
 

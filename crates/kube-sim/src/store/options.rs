@@ -12,6 +12,10 @@ pub enum FieldValidation {
     Warn,
     /// Drop the fields silently.
     Ignore,
+    /// Do not look for unknown fields: for kube-sim's own controller writes, whose objects
+    /// are built from stored (already checked) objects and hold only schema fields. Never
+    /// chosen by a request.
+    Skip,
 }
 
 /// The PATCH content types (spec §3.3).

@@ -425,3 +425,46 @@ fn foreground_deletion_removes_dependents_before_the_owner() {
     s.housekeeping();
     assert!(s.get(d, "default", "web").is_err());
 }
+
+#[test]
+fn changes_of_one_type_and_namespace_skip_the_others_but_report_the_newest_version() {
+    let s = store();
+    let start = s.current_rv();
+    let cm = rt("configmaps");
+    let ns = rt("namespaces");
+    let created = s.create(
+        ns,
+        "",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}}),
+        &opts(),
+        false,
+    );
+    assert!(created.is_ok());
+    assert!(s.create(cm, "default", configmap("a", "1"), &opts(), false).is_ok());
+    assert!(s.create(cm, "other", configmap("b", "1"), &opts(), false).is_ok());
+    let newest = s.current_rv();
+    let names = |changes: &[Change]| -> Vec<String> {
+        changes
+            .iter()
+            .filter_map(|c| {
+                c.object
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
+            .collect()
+    };
+    let (all, top) = s.changes_of_since(start, cm, None).unwrap_or_default();
+    assert_eq!(names(&all), ["a", "b"]);
+    assert_eq!(top, Some(newest));
+    let (in_default, top) = s.changes_of_since(start, cm, Some("default")).unwrap_or_default();
+    assert_eq!(names(&in_default), ["a"]);
+    assert_eq!(top, Some(newest));
+    let (namespaces, _) = s
+        .changes_of_since(start, ns, Some("ignored for cluster-scoped types"))
+        .unwrap_or_default();
+    assert_eq!(names(&namespaces), ["other"]);
+    let (none, top) = s.changes_of_since(newest, cm, None).unwrap_or_default();
+    assert!(none.is_empty());
+    assert_eq!(top, None);
+}

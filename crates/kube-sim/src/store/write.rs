@@ -9,7 +9,7 @@ use super::fields::{comparable, meta_mut, meta_str, obj_mut, remove_field_path, 
 use super::history::{Change, EventType};
 use super::options::{FieldValidation, PatchKind, WriteOptions, WriteOutcome};
 use super::resources::{ResourceType, Subresource};
-use super::{Key, State, Store, StoreError};
+use super::{Key, State, StateGuard, Store, StoreError};
 use crate::{patch, schema};
 
 /// Resources whose main-resource writes ignore `status`.
@@ -82,6 +82,9 @@ fn handle_unknown_fields(
     validation: FieldValidation,
     apply: bool,
 ) -> Result<Vec<String>, StoreError> {
+    if validation == FieldValidation::Skip {
+        return Ok(Vec::new());
+    }
     let unknown = schema::unknown_fields(resource.kind, body);
     if unknown.is_empty() {
         return Ok(Vec::new());
@@ -181,7 +184,7 @@ pub(super) struct Commit<'a> {
 impl Store {
     /// The single commit step every write ends in. Returns the resulting object and whether it
     /// changed anything.
-    pub(super) fn commit(&self, state: &mut State, c: Commit<'_>) -> Result<(Value, bool), StoreError> {
+    pub(super) fn commit(&self, state: &mut StateGuard<'_>, c: Commit<'_>) -> Result<(Value, bool), StoreError> {
         let Commit {
             resource,
             namespace,
@@ -288,14 +291,7 @@ impl Store {
                 EventType::Added
             }
         };
-        state.record(Change {
-            rv,
-            event,
-            resource,
-            object,
-            previous: old,
-        });
-        self.publish(rv);
+        state.record(Change::new(rv, event, resource, object, old));
         Ok((new, true))
     }
 

@@ -678,7 +678,7 @@ fn the_fast_profile_rolls_three_replicas_out_in_realtime_well_under_two_seconds(
     let profile = Profile::fast();
     let clock = SimClock::new(ClockMode::Realtime, super::store::t0());
     let mut store = Store::with_profile(14, ImageRules::new(), profile.clone());
-    let mut run = |store: &mut Store| {
+    let run = |store: &mut Store| {
         let started = std::time::Instant::now();
         while !store.rolled_out("web") && started.elapsed() < std::time::Duration::from_secs(5) {
             store.tick_at(clock.now());

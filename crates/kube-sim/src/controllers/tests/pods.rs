@@ -1,5 +1,7 @@
 //! ReplicaSet controller, kubelet and garbage collector scenarios.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::store::{Store, deployment, t0};
@@ -29,12 +31,13 @@ fn pod_of<'a>(store: &'a Store, name: &str) -> &'a Value {
         .snapshot
         .pods
         .iter()
+        .map(|p| p.as_ref())
         .find(|p| p["metadata"]["name"] == name)
         .unwrap_or(&Value::Null)
 }
 
 fn set_rs_replicas(store: &mut Store, replicas: i64) {
-    if let Some(rs) = store.snapshot.replicasets.first_mut() {
+    if let Some(rs) = store.snapshot.replicasets.first_mut().map(Arc::make_mut) {
         rs["spec"]["replicas"] = json!(replicas);
         let g = rs["metadata"]["generation"].as_i64().unwrap_or(0);
         rs["metadata"]["generation"] = json!(g + 1);
@@ -174,6 +177,7 @@ fn terminating_pods_are_removed_after_the_shorter_of_their_grace_period_and_max_
         .pods
         .iter_mut()
         .find(|p| p["metadata"]["name"] == names[0].as_str())
+        .map(Arc::make_mut)
     {
         p["spec"]["terminationGracePeriodSeconds"] = json!(0);
     }
@@ -263,7 +267,7 @@ fn foreground_deletion_removes_the_owner_after_its_dependents() {
     let mut store = Store::new(25);
     store.create("deployments", deployment("web", 1, "nginx:1.25"));
     assert!(store.run_until(200, |s| s.rolled_out("web")).is_some());
-    if let Some(d) = store.snapshot.deployments.first_mut() {
+    if let Some(d) = store.snapshot.deployments.first_mut().map(Arc::make_mut) {
         d["metadata"]["deletionTimestamp"] = json!(format_time(store.now));
         d["metadata"]["finalizers"] = json!(["foregroundDeletion"]);
     }
@@ -404,7 +408,7 @@ fn unchanged_pods_get_no_status_writes() {
 fn orphan_dependents(store: &mut Store, owner_uid: &Value) {
     let lists = [&mut store.snapshot.replicasets, &mut store.snapshot.pods];
     for list in lists {
-        for obj in list.iter_mut() {
+        for obj in list.iter_mut().map(Arc::make_mut) {
             if let Some(refs) = obj["metadata"]["ownerReferences"].as_array_mut() {
                 refs.retain(|r| r["uid"] != *owner_uid);
             }

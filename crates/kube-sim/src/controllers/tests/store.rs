@@ -2,6 +2,7 @@
 //! store does (uids, a global resourceVersion, generation bumps, resourceVersion
 //! preconditions, graceful pod deletion) and keeps the events.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -74,7 +75,7 @@ pub(super) struct Store {
     rng: SimRng,
 }
 
-fn resource_list<'a>(snapshot: &'a mut Snapshot, resource: &str) -> Option<&'a mut Vec<Value>> {
+fn resource_list<'a>(snapshot: &'a mut Snapshot, resource: &str) -> Option<&'a mut Vec<Arc<Value>>> {
     match resource {
         "deployments" => Some(&mut snapshot.deployments),
         "replicasets" => Some(&mut snapshot.replicasets),
@@ -83,7 +84,7 @@ fn resource_list<'a>(snapshot: &'a mut Snapshot, resource: &str) -> Option<&'a m
     }
 }
 
-fn position(list: &[Value], ns: &str, n: &str) -> Option<usize> {
+fn position(list: &[Arc<Value>], ns: &str, n: &str) -> Option<usize> {
     list.iter().position(|o| namespace(o) == ns && name(o) == n)
 }
 
@@ -125,7 +126,7 @@ impl Store {
         if resource == "events" {
             self.events.push(obj);
         } else if let Some(list) = resource_list(&mut self.snapshot, resource) {
-            list.push(obj);
+            list.push(Arc::new(obj));
         }
     }
 
@@ -134,7 +135,7 @@ impl Store {
     pub fn update_deployment(&mut self, n: &str, change: impl FnOnce(&mut Value)) {
         let rv = self.next_rv();
         if let Some(i) = position(&self.snapshot.deployments, "default", n) {
-            let d = &mut self.snapshot.deployments[i];
+            let d = Arc::make_mut(&mut self.snapshot.deployments[i]);
             let before = (d["spec"].clone(), d["metadata"]["annotations"].clone());
             change(d);
             if before != (d["spec"].clone(), d["metadata"]["annotations"].clone()) {
@@ -145,7 +146,7 @@ impl Store {
         }
     }
 
-    fn precondition_holds(list: &[Value], obj: &Value) -> Option<usize> {
+    fn precondition_holds(list: &[Arc<Value>], obj: &Value) -> Option<usize> {
         let i = position(list, namespace(obj), name(obj))?;
         (list[i]["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"]).then_some(i)
     }
@@ -172,7 +173,7 @@ impl Store {
                         self.dropped += 1;
                         continue;
                     };
-                    let old = list[i].clone();
+                    let old = (*list[i]).clone();
                     let mut new = object;
                     new["status"] = old["status"].clone();
                     let spec_changed = old["spec"] != new["spec"]
@@ -183,7 +184,7 @@ impl Store {
                         new["metadata"]["generation"] = json!(g + 1);
                     }
                     new["metadata"]["resourceVersion"] = json!(rv);
-                    list[i] = new;
+                    list[i] = Arc::new(new);
                 }
                 Action::UpdateStatus { resource, object } => {
                     let rv = self.next_rv();
@@ -194,7 +195,7 @@ impl Store {
                         self.dropped += 1;
                         continue;
                     };
-                    let stored = &mut list[i];
+                    let stored = Arc::make_mut(&mut list[i]);
                     stored["status"] = object["status"].clone();
                     if resource == "deployments" {
                         stored["metadata"]["annotations"] = object["metadata"]["annotations"].clone();
@@ -213,7 +214,7 @@ impl Store {
                     };
                     let Some(i) = position(list, &ns, &n) else { continue };
                     if resource == "pods" {
-                        let pod = &mut list[i];
+                        let pod = Arc::make_mut(&mut list[i]);
                         if pod["metadata"].get("deletionTimestamp").is_none() {
                             let grace = pod["spec"]["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
                             pod["metadata"]["deletionTimestamp"] = json!(now);
@@ -272,13 +273,14 @@ impl Store {
         self.snapshot
             .deployments
             .iter()
+            .map(|d| d.as_ref())
             .find(|d| name(d) == n)
             .unwrap_or(&Value::Null)
     }
 
     /// ReplicaSets sorted by revision.
     pub fn replicasets(&self) -> Vec<&Value> {
-        let mut v: Vec<&Value> = self.snapshot.replicasets.iter().collect();
+        let mut v: Vec<&Value> = self.snapshot.replicasets.iter().map(|rs| rs.as_ref()).collect();
         v.sort_by_key(|rs| revision(rs));
         v
     }
@@ -287,6 +289,7 @@ impl Store {
         self.snapshot
             .pods
             .iter()
+            .map(|p| p.as_ref())
             .filter(|p| p["metadata"].get("deletionTimestamp").is_none())
             .collect()
     }
