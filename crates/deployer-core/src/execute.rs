@@ -412,7 +412,7 @@ impl Executor {
         if method == Method::DryRun {
             return self.dry_run(record).await;
         }
-        // The bytes this run committed, so that the apply needs no second fetch.
+        // The bytes this run committed (or found current), so that the apply needs no fetch.
         let mut committed: Option<Vec<u8>> = None;
         if record.phase <= Phase::Committing {
             if method.applies() {
@@ -444,7 +444,7 @@ impl Executor {
         let cluster = self.cluster(record)?;
         let content = match committed {
             Some(bytes) => bytes,
-            None => self.find_file_retrying(record).await?.content,
+            None => self.find_file_retrying(record, true).await?.content,
         };
         let documents = self
             .ports
@@ -497,11 +497,24 @@ impl Executor {
         Ok(())
     }
 
-    /// Reads the file at the fresh tip, waiting out a repository that is briefly unavailable.
-    async fn find_file_retrying(&self, record: &DeploymentRecord) -> Result<RepoFile, Step> {
+    /// The edit of `record` applied to `file`, without writing anything.
+    fn preview(&self, record: &DeploymentRecord, file: &RepoFile, restarted_at: &str) -> Result<EditedManifest, Step> {
+        edit_content(
+            self.ports.manifests.as_ref(),
+            &record.request,
+            &file.content,
+            restarted_at,
+        )
+        .map_err(|e| Step::Fail(edit_failure(&e)))
+    }
+
+    /// Reads the file, at the freshly fetched tip when `fetch` is set (otherwise in the local
+    /// view, fetching only when the file is not there), waiting out a repository that is
+    /// briefly unavailable.
+    async fn find_file_retrying(&self, record: &DeploymentRecord, fetch: bool) -> Result<RepoFile, Step> {
         let mut attempt = 0;
         loop {
-            match self.find_file(&record.request, true).await {
+            match self.find_file(&record.request, fetch).await {
                 Ok(file) => return Ok(file),
                 Err(e) if e.retryable() && attempt < self.settings.retries => {
                     let delay = backoff(self.settings.retry_base_delay, attempt, u64::from(attempt) + 29);
@@ -540,7 +553,8 @@ impl Executor {
     }
 
     /// Makes the commit (or finds it, after a crash), recording the SHA and the images.
-    /// Returns the committed bytes when this run pushed them.
+    /// Returns the bytes to apply when this run knows them: those it pushed, or the file at
+    /// the fetched tip when the edit changes nothing.
     ///
     /// After a crash the push of the interrupted run may still land at any moment (its `git`
     /// process can outlive the deployer). So a resumed deployment looks for its trailer before
@@ -555,15 +569,18 @@ impl Executor {
                 return Ok(None);
             }
         }
-        let file = self.find_file_retrying(record).await?;
+        // The local view (as of the last fetch or push) is enough to prepare the commit: the
+        // writer re-applies the edit on the fetched tip when the push is refused as stale, and
+        // the recorded images are corrected from what it pushed. A resumed run starts from the
+        // fetched tip, since its own earlier push may have landed since.
         let restarted_at = rfc3339(self.ports.clock.now());
-        let preview = edit_content(
-            self.ports.manifests.as_ref(),
-            &record.request,
-            &file.content,
-            &restarted_at,
-        )
-        .map_err(|e| Step::Fail(edit_failure(&e)))?;
+        let mut file = self.find_file_retrying(record, resumed).await?;
+        let mut preview = self.preview(record, &file, &restarted_at)?;
+        if preview.content == file.content && !resumed {
+            // "Already current" is never concluded from a view that may be stale.
+            file = self.find_file_retrying(record, true).await?;
+            preview = self.preview(record, &file, &restarted_at)?;
+        }
         record.path = Some(file.path.clone());
         record.old_images = preview.old_images.clone();
         record.new_images = preview.new_images.clone();
@@ -571,7 +588,8 @@ impl Executor {
             if resumed {
                 record.commit_sha = self.find_own_commit(&id).await;
             }
-            return Ok(None);
+            // Read at the fetched tip just now: the apply needs no other fetch.
+            return Ok(Some(file.content));
         }
         let spec = commit_spec(
             record,
@@ -610,9 +628,10 @@ impl Executor {
                 Ok(Some(after))
             }
             CommitOutcome::Unchanged { .. } => {
-                if resumed {
-                    record.commit_sha = self.find_own_commit(&id).await;
-                }
+                // The file may have the image because of this deployment's own commit: pushed by
+                // an interrupted run (resumed), or by an earlier attempt of this run whose push
+                // landed although it was reported as failed (`retry_repo` tried again).
+                record.commit_sha = self.find_own_commit(&id).await;
                 Ok(None)
             }
         }

@@ -10,7 +10,8 @@
 //!    are the configured identity; the message is
 //!    [`deployer_core::commit::render_message`]). Nothing is ever checked out, and the cost
 //!    does not depend on the size of the repository.
-//! 4. The commit is pushed as `<sha>:refs/heads/<branch>`, never forced. When the remote
+//! 4. The commit is pushed as `<sha>:refs/heads/<branch>`, never forced (to a bare remote on
+//!    local disk without hooks, in-process: see [`local_push`]). When the remote
 //!    moved, the branch is fetched again and the same edit is re-applied on the new tip, with
 //!    bounded exponential backoff and jitter, up to `push_retries` attempts
 //!    ([`RepoError::PushContention`](deployer_core::ports::RepoError) after that).
@@ -36,6 +37,8 @@
 pub mod backoff;
 /// Chains of commits built for a batch of queued edits.
 pub mod chain;
+/// Pushing to a bare remote on local disk without starting `git`.
+pub mod local_push;
 /// Reading, writing and searching objects without a work tree.
 pub mod objects;
 /// Repository-relative paths that cannot escape.

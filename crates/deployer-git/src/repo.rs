@@ -9,6 +9,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,6 +19,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::backoff::backoff_delay;
 use crate::chain::{Chain, Request, build_chain, read_error};
+use crate::local_push::LocalRemote;
 use crate::objects;
 use crate::paths::RepoPath;
 use crate::settings::{GitSettings, SettingsError};
@@ -74,6 +76,21 @@ struct Shared {
     settings: GitSettings,
     /// Held while refs of the clone are updated (fetch, push), so that they never race.
     refs_lock: Arc<Mutex<()>>,
+    /// Shares fetches among the callers of [`GitConfigRepo::refresh`].
+    fetches: FetchLane,
+    /// Every fetch run, whoever asked for it.
+    fetches_run: AtomicU64,
+}
+
+/// Single-flight fetches: one runs at a time, and every caller that arrived before it started
+/// takes its result instead of running its own.
+#[derive(Default)]
+struct FetchLane {
+    /// Fetches started through the lane so far.
+    started: AtomicU64,
+    /// Held while a fetch of the lane runs; the result of the last one, `None` when it did
+    /// not finish (its caller went away).
+    last: Mutex<Option<Result<(), RepoError>>>,
 }
 
 struct Job {
@@ -117,11 +134,13 @@ impl GitConfigRepo {
             cli,
             settings,
             refs_lock: Arc::new(Mutex::new(())),
+            fetches: FetchLane::default(),
+            fetches_run: AtomicU64::new(0),
         });
         let prepared = Arc::clone(&shared);
         tokio::task::spawn_blocking(move || {
             prepare_clone(&prepared.settings)?;
-            fetch_with_quick_retry(&prepared.cli).map_err(OpenError::Unavailable)
+            prepared.fetch().map_err(OpenError::Unavailable)
         })
         .await
         .map_err(|e| OpenError::CloneDir {
@@ -140,16 +159,41 @@ impl GitConfigRepo {
 
     /// Fetches the branch, updating the local view.
     ///
+    /// Single-flight: fetches run one at a time, and a caller waiting while one runs takes the
+    /// result of the next one to start, together with every other caller that arrived before
+    /// it started. So the view is always at least as new as the remote was when the call
+    /// began, and a burst of callers costs at most two fetches in a row.
+    ///
     /// # Errors
     /// [`RepoError::Unavailable`] when the remote cannot be reached.
     pub async fn refresh(&self) -> Result<(), RepoError> {
+        let lane = &self.shared.fetches;
+        let ticket = lane.started.load(Ordering::SeqCst);
+        let mut last = lane.last.lock().await;
+        if lane.started.load(Ordering::SeqCst) > ticket
+            && let Some(result) = last.as_ref()
+        {
+            // A fetch that started after this call began has finished.
+            return result.clone();
+        }
+        *last = None;
+        lane.started.fetch_add(1, Ordering::SeqCst);
         let guard = Arc::clone(&self.shared.refs_lock).lock_owned().await;
         let shared = Arc::clone(&self.shared);
-        blocking(move || {
+        let result = blocking(move || {
             let _guard = guard;
-            fetch_with_quick_retry(&shared.cli).map_err(unavailable)
+            shared.fetch().map_err(unavailable)
         })
-        .await?
+        .await
+        .and_then(|r| r);
+        *last = Some(result.clone());
+        result
+    }
+
+    /// How many fetches this instance ran so far (at opening, for [`GitConfigRepo::refresh`]
+    /// and after refused pushes), quick retries not counted.
+    pub fn fetches_run(&self) -> u64 {
+        self.shared.fetches_run.load(Ordering::Relaxed)
     }
 
     async fn with_tip<T, F>(&self, work: F) -> Result<T, RepoError>
@@ -267,7 +311,7 @@ async fn land(shared: &Arc<Shared>, requests: Arc<[Request]>) -> Vec<Result<Comm
         };
         let pushed = {
             let shared = Arc::clone(shared);
-            blocking(move || push_with_quick_retry(&shared.cli, head)).await
+            blocking(move || push(&shared, head)).await
         };
         match pushed {
             Ok(Ok(PushReply::Accepted)) => {
@@ -284,7 +328,7 @@ async fn land(shared: &Arc<Shared>, requests: Arc<[Request]>) -> Vec<Result<Comm
                 tokio::time::sleep(backoff_delay(attempts, fastrand::f64())).await;
                 let shared = Arc::clone(shared);
                 let fetched = blocking(move || {
-                    fetch_with_quick_retry(&shared.cli).map_err(unavailable)?;
+                    shared.fetch().map_err(unavailable)?;
                     contains(&shared, head)
                 })
                 .await
@@ -304,6 +348,14 @@ async fn land(shared: &Arc<Shared>, requests: Arc<[Request]>) -> Vec<Result<Comm
             Ok(Err(e)) => return chain.not_landed(&unavailable(e)),
             Err(e) => return chain.not_landed(&e),
         }
+    }
+}
+
+impl Shared {
+    /// Fetches the branch (with one quick retry), counting it.
+    fn fetch(&self) -> Result<(), TransportError> {
+        self.fetches_run.fetch_add(1, Ordering::Relaxed);
+        fetch_with_quick_retry(&self.cli)
     }
 }
 
@@ -342,6 +394,20 @@ fn fetch_with_quick_retry(cli: &GitCli) -> Result<(), TransportError> {
         }
         other => other,
     }
+}
+
+/// Pushes `head`: in-process to a local remote where that behaves as `git push` would (see
+/// [`crate::local_push`]), with the `git` program otherwise.
+fn push(shared: &Shared, head: Oid) -> Result<PushReply, TransportError> {
+    if let Some(local) = LocalRemote::detect(&shared.settings.remote, &shared.settings.clone_dir) {
+        let pushed = Repository::open_bare(shared.cli.git_dir())
+            .and_then(|clone| local.push(&clone, head, shared.settings.branch.as_str()));
+        // On a failure `git push` below says what is wrong in its own words (or succeeds).
+        if let Ok(reply) = pushed {
+            return Ok(reply);
+        }
+    }
+    push_with_quick_retry(&shared.cli, head)
 }
 
 fn push_with_quick_retry(cli: &GitCli, head: Oid) -> Result<PushReply, TransportError> {

@@ -39,7 +39,7 @@ pub struct GitSettings {
     /// `60s` (default 60 seconds).
     #[serde(default = "default_timeout", deserialize_with = "deserialize_duration")]
     pub timeout: Duration,
-    /// The most queued commits sent in one push, each still its own commit (default 16).
+    /// The most queued commits sent in one push, each still its own commit (default 64).
     #[serde(default = "default_max_commits_per_push")]
     pub max_commits_per_push: usize,
 }
@@ -433,7 +433,7 @@ fn default_timeout() -> Duration {
 }
 
 fn default_max_commits_per_push() -> usize {
-    16
+    64
 }
 
 fn deserialize_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {

@@ -8,6 +8,10 @@
 //! [`PROBE_INTERVAL`], so that it starts within about a second of the remote's return. A
 //! deployment that has waited `repo_wait` runs anyway, and fails saying the repository is
 //! unavailable.
+//!
+//! Under steady load the check never holds deployments up: while the last check succeeded less
+//! than [`PROBE_TRUST`] ago, deployments start at once and an older one is renewed in the
+//! background, so an outage is still noticed within about [`PROBE_REUSE`] of traffic.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +25,10 @@ use tokio::time::Instant;
 
 use crate::engine::Engine;
 
-/// How long a successful check is trusted.
+/// How long a successful check is trusted without renewing it.
 pub const PROBE_REUSE: Duration = Duration::from_millis(500);
+/// How long a successful check lets deployments start while a renewal runs in the background.
+pub const PROBE_TRUST: Duration = Duration::from_secs(5);
 /// How often a waiting deployment checks again.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -39,7 +45,10 @@ pub struct RepoGate {
     repo: Arc<dyn ConfigRepo>,
     store: Arc<dyn Store>,
     wait: Duration,
-    last: Mutex<Option<Probe>>,
+    /// The last check, read without waiting.
+    last: Arc<std::sync::Mutex<Option<Probe>>>,
+    /// Held while a check runs, so that one runs at a time.
+    probing: Arc<Mutex<()>>,
 }
 
 /// Whether a repository answer means "the remote is unreachable".
@@ -55,25 +64,48 @@ impl RepoGate {
             repo,
             store,
             wait,
-            last: Mutex::new(None),
+            last: Arc::new(std::sync::Mutex::new(None)),
+            probing: Arc::new(Mutex::new(())),
         }
     }
 
+    fn last(&self) -> Option<Probe> {
+        *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Whether the repository answers a fetch, checking at most once per [`PROBE_REUSE`] (and
-    /// once at a time) whoever asks.
+    /// once at a time) whoever asks. A success younger than [`PROBE_TRUST`] answers at once
+    /// and, once older than [`PROBE_REUSE`], is renewed in the background.
     async fn reachable(&self, path: &str) -> bool {
-        let mut last = self.last.lock().await;
-        if let Some(probe) = *last
-            && probe.at.elapsed() < PROBE_REUSE
+        let asked = Instant::now();
+        match self.last() {
+            Some(probe) if probe.at.elapsed() < PROBE_REUSE => return probe.reachable,
+            Some(probe) if probe.reachable && probe.at.elapsed() < PROBE_TRUST => {
+                self.renew_in_background(path);
+                return true;
+            }
+            _ => {}
+        }
+        let _probing = self.probing.lock().await;
+        // A check that started after this call began answers for it too.
+        if let Some(probe) = self.last()
+            && probe.at >= asked
         {
             return probe.reachable;
         }
-        let reachable = !unreachable(&self.repo.read_file(path, true).await);
-        *last = Some(Probe {
-            at: Instant::now(),
-            reachable,
+        check(self.repo.as_ref(), &self.last, path).await
+    }
+
+    /// Starts a check unless one is running.
+    fn renew_in_background(&self, path: &str) {
+        let Ok(probing) = Arc::clone(&self.probing).try_lock_owned() else {
+            return;
+        };
+        let (repo, last, path) = (Arc::clone(&self.repo), Arc::clone(&self.last), path.to_owned());
+        tokio::spawn(async move {
+            let _probing = probing;
+            check(repo.as_ref(), &last, &path).await;
         });
-        reachable
     }
 
     /// Waits until the repository answers or `self.wait` passed; returns whether it answers.
@@ -98,6 +130,14 @@ impl RepoGate {
             tokio::time::sleep(PROBE_INTERVAL.min(deadline.saturating_duration_since(Instant::now()))).await;
         }
     }
+}
+
+/// Fetches (reading `path`) and records whether the repository answered.
+async fn check(repo: &dyn ConfigRepo, last: &std::sync::Mutex<Option<Probe>>, path: &str) -> bool {
+    let started = Instant::now();
+    let reachable = !unreachable(&repo.read_file(path, true).await);
+    *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Probe { at: started, reachable });
+    reachable
 }
 
 #[async_trait]
@@ -275,6 +315,49 @@ mod tests {
         let ran = runs.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         assert_eq!(ran.len(), 1);
         assert!(ran[0] - started <= Duration::from_secs(6));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_recent_success_lets_deployments_start_at_once_and_its_renewal_notices_an_outage() {
+        let remote = Arc::new(Remote::default());
+        let (gate, runs) = gate(&remote, Duration::from_secs(60));
+        assert!(gate.run(DeploymentId::generate(chrono::Utc::now())).await.is_ok());
+        remote.down.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let started = Instant::now();
+        assert!(gate.run(DeploymentId::generate(chrono::Utc::now())).await.is_ok());
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "a recent success must not hold it up"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(
+            remote.fetches.load(Ordering::SeqCst),
+            2,
+            "renewed once, in the background"
+        );
+
+        // The renewal saw the outage: the next deployment waits for the remote's return.
+        let back = {
+            let remote = remote.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                remote.down.store(false, Ordering::SeqCst);
+            })
+        };
+        let started = Instant::now();
+        assert!(gate.run(DeploymentId::generate(chrono::Utc::now())).await.is_ok());
+        let _ = back.await;
+        assert!(
+            started.elapsed() >= Duration::from_secs(3),
+            "waited {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            runs.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len(),
+            3
+        );
     }
 
     #[tokio::test(start_paused = true)]

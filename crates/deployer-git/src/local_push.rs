@@ -1,0 +1,284 @@
+//! Pushing to a remote that is a bare repository on this machine without starting `git`: the
+//! commits' new objects are written into it as one pack, then its branch is moved with a
+//! compare-and-swap on the value that was checked to be an ancestor of the pushed commit. It
+//! is never forced: a branch that moved in between refuses the update as stale, exactly like
+//! `git push` would.
+//!
+//! It is used only when nothing would behave differently from `git push`: the remote is a
+//! plain local path and neither the remote has a receive hook nor the clone a `pre-push`
+//! hook. Everything else (ssh, https, `file://`, hooks) goes through [`crate::transport`].
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use git2::{ErrorCode, ObjectType, Oid, Repository, Tree};
+
+use crate::settings::{RemoteKind, RemoteUrl};
+use crate::transport::PushReply;
+
+/// Hooks of a remote that `git push` would run.
+const RECEIVE_HOOKS: &[&str] = &[
+    "pre-receive",
+    "update",
+    "post-receive",
+    "post-update",
+    "reference-transaction",
+    "proc-receive",
+    "push-to-checkout",
+];
+
+/// A bare remote on local disk that may be pushed to in-process.
+#[derive(Debug, Clone)]
+pub struct LocalRemote {
+    dir: PathBuf,
+}
+
+impl LocalRemote {
+    /// The remote at `url`, when it is a local path to a bare repository without receive hooks
+    /// and the clone at `clone_dir` has no `pre-push` hook.
+    pub fn detect(url: &RemoteUrl, clone_dir: &Path) -> Option<LocalRemote> {
+        if url.kind() != RemoteKind::Local {
+            return None;
+        }
+        let dir = PathBuf::from(url.as_str());
+        let repo = Repository::open_bare(&dir).ok()?;
+        let hooks = repo.path().join("hooks");
+        if RECEIVE_HOOKS.iter().any(|h| is_executable(&hooks.join(h)))
+            || is_executable(&clone_dir.join("hooks").join("pre-push"))
+        {
+            return None;
+        }
+        Some(LocalRemote { dir })
+    }
+
+    /// Pushes `head` (a commit of `clone`) to `refs/heads/<branch>` of the remote, as a
+    /// fast-forward only.
+    ///
+    /// # Errors
+    /// libgit2 failures reading the clone or writing the remote.
+    pub fn push(&self, clone: &Repository, head: Oid, branch: &str) -> Result<PushReply, git2::Error> {
+        let remote = Repository::open_bare(&self.dir)?;
+        let refname = format!("refs/heads/{branch}");
+        let current = match remote.refname_to_id(&refname) {
+            Ok(oid) => Some(oid),
+            Err(e) if e.code() == ErrorCode::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        if current == Some(head) {
+            return Ok(PushReply::Accepted);
+        }
+        if let Some(current) = current {
+            let known = clone.odb()?.exists(current);
+            if !known || !(clone.graph_descendant_of(head, current)?) {
+                return Ok(PushReply::Stale {
+                    detail: "[rejected] (fetch first)".to_owned(),
+                });
+            }
+        }
+        let missing = missing_objects(clone, &remote, head, current)?;
+        if !missing.is_empty() {
+            write_pack(clone, &remote, &missing)?;
+        }
+        let moved = match current {
+            Some(current) => remote.reference_matching(&refname, head, true, current, "push"),
+            None => remote.reference(&refname, head, false, "push"),
+        };
+        match moved {
+            Ok(_) => Ok(PushReply::Accepted),
+            Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists | ErrorCode::Locked) => {
+                Ok(PushReply::Stale {
+                    detail: format!("[remote rejected] (failed to update ref: {})", e.message()),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The commits from `head` back to `base` (excluded) and the trees and blobs they add, that
+/// the remote does not have.
+fn missing_objects(
+    clone: &Repository,
+    remote: &Repository,
+    head: Oid,
+    base: Option<Oid>,
+) -> Result<Vec<Oid>, git2::Error> {
+    let remote_odb = remote.odb()?;
+    let mut walk = clone.revwalk()?;
+    walk.push(head)?;
+    if let Some(base) = base {
+        walk.hide(base)?;
+    }
+    let mut out = Vec::new();
+    for oid in walk {
+        let commit = clone.find_commit(oid?)?;
+        if remote_odb.exists(commit.id()) {
+            continue;
+        }
+        out.push(commit.id());
+        let parent_tree = match commit.parent(0) {
+            Ok(parent) => Some(parent.tree()?),
+            Err(e) if e.code() == ErrorCode::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        new_in_tree(clone, &remote_odb, &commit.tree()?, parent_tree.as_ref(), &mut out)?;
+    }
+    Ok(out)
+}
+
+/// The objects of `tree` that differ from `old` (its version in the parent commit) and that
+/// the remote does not have, descending only into subtrees that changed.
+fn new_in_tree(
+    clone: &Repository,
+    remote_odb: &git2::Odb<'_>,
+    tree: &Tree<'_>,
+    old: Option<&Tree<'_>>,
+    out: &mut Vec<Oid>,
+) -> Result<(), git2::Error> {
+    if old.is_some_and(|o| o.id() == tree.id()) || remote_odb.exists(tree.id()) {
+        return Ok(());
+    }
+    out.push(tree.id());
+    for entry in tree.iter() {
+        let before = old.and_then(|o| o.get_name_bytes(entry.name_bytes()));
+        if before.as_ref().is_some_and(|b| b.id() == entry.id()) {
+            continue;
+        }
+        match entry.kind() {
+            Some(ObjectType::Tree) => {
+                let sub = clone.find_tree(entry.id())?;
+                let old_sub = match before {
+                    Some(b) if b.kind() == Some(ObjectType::Tree) => Some(clone.find_tree(b.id())?),
+                    _ => None,
+                };
+                new_in_tree(clone, remote_odb, &sub, old_sub.as_ref(), out)?;
+            }
+            Some(ObjectType::Blob) if !remote_odb.exists(entry.id()) => out.push(entry.id()),
+            // Gitlinks point outside the repository; blobs the remote has need nothing.
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Writes `objects` of `clone` into `remote` as one pack (indexed by libgit2).
+fn write_pack(clone: &Repository, remote: &Repository, objects: &[Oid]) -> Result<(), git2::Error> {
+    let mut builder = clone.packbuilder()?;
+    builder.set_threads(1);
+    for oid in objects {
+        builder.insert_object(*oid, None)?;
+    }
+    let mut pack = git2::Buf::new();
+    builder.write_buf(&mut pack)?;
+    let odb = remote.odb()?;
+    let mut writer = odb.packwriter()?;
+    writer
+        .write_all(&pack)
+        .map_err(|e| git2::Error::from_str(&format!("failed to write the pack: {e}")))?;
+    writer.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::objects::{self, FileAt};
+    use crate::paths::RepoPath;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn commit(
+        repo: &Repository,
+        parent: Option<Oid>,
+        path: &str,
+        content: &[u8],
+    ) -> Result<Oid, Box<dyn std::error::Error>> {
+        let sig = git2::Signature::now("t", "t@example.com")?;
+        let path = RepoPath::parse(path)?;
+        match parent {
+            Some(parent) => Ok(objects::commit_file(
+                repo,
+                parent,
+                &path,
+                content,
+                git2::FileMode::Blob,
+                &sig,
+                "edit\n",
+            )?),
+            None => {
+                let blob = repo.blob(content)?;
+                let mut dir = repo.treebuilder(None)?;
+                let name = path.components().last().ok_or("no name")?;
+                dir.insert(name, blob, i32::from(git2::FileMode::Blob))?;
+                let mut id = dir.write()?;
+                for component in path.components().iter().rev().skip(1) {
+                    let mut up = repo.treebuilder(None)?;
+                    up.insert(component, id, i32::from(git2::FileMode::Tree))?;
+                    id = up.write()?;
+                }
+                let tree = repo.find_tree(id)?;
+                Ok(repo.commit(None, &sig, &sig, "seed\n", &tree, &[])?)
+            }
+        }
+    }
+
+    #[test]
+    fn a_push_moves_the_branch_forward_with_its_objects_and_refuses_a_moved_branch() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let remote_dir = dir.path().join("remote.git");
+        let remote = Repository::init_bare(&remote_dir)?;
+        let clone = Repository::init_bare(dir.path().join("clone"))?;
+        let url: RemoteUrl = remote_dir.to_string_lossy().parse()?;
+        let local = LocalRemote::detect(&url, clone.path()).ok_or("a plain local remote is pushed in-process")?;
+
+        let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
+        assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
+        let ours = commit(&clone, Some(seed), "eu/a/apps/web.yaml", b"image: web:v2\n")?;
+        let next = commit(&clone, Some(ours), "eu/a/apps/web.yaml", b"image: web:v3\n")?;
+        assert_eq!(local.push(&clone, next, "main")?, PushReply::Accepted);
+        assert_eq!(remote.refname_to_id("refs/heads/main")?, next);
+        let FileAt { content, .. } = objects::read_file(&remote, ours, &RepoPath::parse("eu/a/apps/web.yaml")?)?;
+        assert_eq!(content, b"image: web:v2\n");
+
+        // A commit that does not descend from the remote's tip is refused, never forced.
+        let sibling = commit(&clone, Some(seed), "eu/a/apps/web.yaml", b"image: web:v9\n")?;
+        assert!(matches!(local.push(&clone, sibling, "main")?, PushReply::Stale { .. }));
+        assert_eq!(remote.refname_to_id("refs/heads/main")?, next);
+        Ok(())
+    }
+
+    #[test]
+    fn hooks_and_network_remotes_are_left_to_git() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let remote_dir = dir.path().join("remote.git");
+        Repository::init_bare(&remote_dir)?;
+        let clone_dir = dir.path().join("clone");
+        Repository::init_bare(&clone_dir)?;
+        let url: RemoteUrl = remote_dir.to_string_lossy().parse()?;
+        assert!(LocalRemote::detect(&url, &clone_dir).is_some());
+
+        let executable = |path: &Path| -> std::io::Result<()> {
+            std::fs::write(path, "#!/bin/sh\nexit 0\n")?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        };
+        executable(&clone_dir.join("hooks").join("pre-push"))?;
+        assert!(LocalRemote::detect(&url, &clone_dir).is_none(), "pre-push of the clone");
+        std::fs::remove_file(clone_dir.join("hooks").join("pre-push"))?;
+        executable(&remote_dir.join("hooks").join("pre-receive"))?;
+        assert!(
+            LocalRemote::detect(&url, &clone_dir).is_none(),
+            "pre-receive of the remote"
+        );
+
+        let ssh: RemoteUrl = "ssh://git@example.com/config.git".parse()?;
+        assert!(LocalRemote::detect(&ssh, &clone_dir).is_none());
+        let file: RemoteUrl = format!("file://{}", remote_dir.display()).parse()?;
+        assert!(LocalRemote::detect(&file, &clone_dir).is_none());
+        Ok(())
+    }
+}
