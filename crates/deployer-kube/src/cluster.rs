@@ -29,6 +29,7 @@ pub struct KubeCluster {
     namespace: String,
     transport: Transport,
     discovery: DiscoveryCache,
+    unreachable_timeout: Duration,
 }
 
 impl std::fmt::Debug for KubeCluster {
@@ -56,6 +57,7 @@ impl KubeCluster {
             namespace: settings.namespace.clone(),
             transport: Transport::new(connection.client, settings.request_timeout, retry, connection.redactor),
             discovery: DiscoveryCache::default(),
+            unreachable_timeout: settings.unreachable_timeout,
         })
     }
 
@@ -67,6 +69,11 @@ impl KubeCluster {
     /// The API server's address (`https://10.0.0.1:6443`).
     pub fn server(&self) -> &str {
         &self.server
+    }
+
+    /// How long a rollout watch tries a cluster that does not answer before it fails.
+    pub fn unreachable_timeout(&self) -> Duration {
+        self.unreachable_timeout
     }
 
     /// Uses another retry policy (tests use short ones).
@@ -97,7 +104,7 @@ impl Cluster for KubeCluster {
         workload: &WorkloadRef,
         progress: &ProgressFn,
     ) -> Result<RolloutVerdict, ClusterError> {
-        crate::watch::watch_rollout(&self.transport, workload, progress).await
+        crate::watch::watch_rollout(&self.transport, workload, progress, self.unreachable_timeout).await
     }
 
     async fn workload_status(&self, workload: &WorkloadRef) -> Result<Option<WorkloadStatus>, ClusterError> {

@@ -38,6 +38,11 @@ pub struct ClusterSettings {
     /// How long one request to the API server may take (`30s`, `1m`, humantime syntax).
     #[serde(default = "default_request_timeout", with = "humantime_duration")]
     pub request_timeout: Duration,
+    /// How long a rollout watch keeps trying a cluster that does not answer (connections
+    /// refused or reset, requests timing out) before the deployment fails with
+    /// `cluster_unreachable` (`45s`, humantime syntax). Answers that are errors do not count.
+    #[serde(default = "default_unreachable_timeout", with = "humantime_duration")]
+    pub unreachable_timeout: Duration,
 }
 
 /// The namespace used when the settings name none.
@@ -45,6 +50,13 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// The request timeout used when the settings name none.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The unreachable budget of a rollout watch used when the settings name none.
+pub const DEFAULT_UNREACHABLE_TIMEOUT: Duration = Duration::from_secs(45);
+
+fn default_unreachable_timeout() -> Duration {
+    DEFAULT_UNREACHABLE_TIMEOUT
+}
 
 fn default_namespace() -> String {
     DEFAULT_NAMESPACE.to_owned()
@@ -80,6 +92,7 @@ impl ClusterSettings {
             in_cluster: false,
             namespace: default_namespace(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            unreachable_timeout: DEFAULT_UNREACHABLE_TIMEOUT,
         }
     }
 
@@ -97,7 +110,7 @@ impl ClusterSettings {
     /// # Errors
     /// [`StartupError::InvalidSetting`] naming the key (`clusters[2].kubeconfig`) when both or
     /// neither of `kubeconfig` and `in_cluster` are given, when `context` comes without a
-    /// kubeconfig, when the namespace is not a valid name, when the timeout is zero, or when
+    /// kubeconfig, when the namespace is not a valid name, when a timeout is zero, or when
     /// `~` cannot be expanded.
     pub fn source(&self, index: usize, home: Option<&Path>) -> Result<Source, StartupError> {
         let invalid = |field: &str, message: String| StartupError::InvalidSetting {
@@ -115,6 +128,9 @@ impl ClusterSettings {
         }
         if self.request_timeout.is_zero() {
             return Err(invalid("request_timeout", "must be greater than zero".to_owned()));
+        }
+        if self.unreachable_timeout.is_zero() {
+            return Err(invalid("unreachable_timeout", "must be greater than zero".to_owned()));
         }
         match (&self.kubeconfig, self.in_cluster) {
             (Some(_), true) => Err(invalid(
@@ -207,6 +223,7 @@ mod tests {
         let s = settings(serde_json::json!({"region": "eu-west-1", "cluster": "a", "kubeconfig": "/k"}))?;
         assert_eq!(s.namespace, "default");
         assert_eq!(s.request_timeout, Duration::from_secs(30));
+        assert_eq!(s.unreachable_timeout, Duration::from_secs(45));
         assert_eq!(
             s.source(0, None),
             Ok(Source::Kubeconfig {
@@ -233,6 +250,20 @@ mod tests {
         assert_eq!(s.request_timeout, Duration::from_secs(65));
         assert_eq!(s.source(3, None), Ok(Source::InCluster));
         assert!(settings(serde_json::json!({"region": "r", "cluster": "c", "request_timeout": "soon"})).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn the_unreachable_budget_reads_humantime_and_must_not_be_zero() -> Result<(), serde_json::Error> {
+        let s = settings(serde_json::json!({
+            "region": "r", "cluster": "c", "kubeconfig": "/k", "unreachable_timeout": "2s 500ms"
+        }))?;
+        assert_eq!(s.unreachable_timeout, Duration::from_millis(2500));
+        let zero = settings(serde_json::json!({
+            "region": "r", "cluster": "c", "kubeconfig": "/k", "unreachable_timeout": "0s"
+        }))?;
+        let err = zero.source(4, None).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("clusters[4].unreachable_timeout"), "{err}");
         Ok(())
     }
 

@@ -69,11 +69,42 @@ pub fn adapter_settings(settings: &Settings) -> Result<AdapterSettings, ConfigEr
     }
 }
 
+/// The running service: the HTTP server with its queue, and the event delivery it feeds.
+pub struct Service {
+    server: Server,
+    delivery: crate::events::Delivery,
+    flush_within: std::time::Duration,
+}
+
+impl Service {
+    /// A handle that reloads the `[triggers]` section while the service runs.
+    pub fn trigger_reloader(&self) -> deployer_server::TriggerReloader {
+        self.server.trigger_reloader()
+    }
+
+    /// Serves until `signal` resolves, then stops in order: the server stops accepting and
+    /// lets running deployments reach a recorded step (`[server] shutdown_grace`,
+    /// `[queue] shutdown_deadline`), then the delivery workers send what is due, for at most
+    /// `shutdown_grace`, and stop.
+    ///
+    /// # Errors
+    /// [`deployer_server::ServeError`] when the listener fails (the delivery is stopped too).
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        signal: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), deployer_server::ServeError> {
+        let served = self.server.serve(listener, signal).await;
+        self.delivery.shutdown(self.flush_within).await;
+        served
+    }
+}
+
 /// Opens every adapter and starts the service (resuming unfinished deployments).
 ///
 /// # Errors
 /// When the store, the repository or a cluster's credentials cannot be opened.
-pub async fn start(settings: Settings, adapters: AdapterSettings) -> anyhow::Result<Server> {
+pub async fn start(settings: Settings, adapters: AdapterSettings) -> anyhow::Result<Service> {
     let lookup = |key: &str| std::env::var(key).ok();
     let sinks = adapters
         .sinks
@@ -90,7 +121,8 @@ pub async fn start(settings: Settings, adapters: AdapterSettings) -> anyhow::Res
         .context("cannot open the history store")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     // Delivery workers, and the metrics registry served at `/metrics`.
-    let (registry, metrics) = crate::events::start_delivery(&history, sinks, sink_names.clone(), clock.clone());
+    let (registry, metrics, delivery) =
+        crate::events::start_delivery(&history, sinks, sink_names.clone(), clock.clone());
     let store: Arc<dyn deployer_core::ports::Store> = history.clone();
     let repo = Arc::new(
         GitConfigRepo::open(adapters.git)
@@ -136,6 +168,8 @@ pub async fn start(settings: Settings, adapters: AdapterSettings) -> anyhow::Res
     };
     let outbox: Arc<dyn deployer_store::OutboxStore> = history.clone();
     let audit: Arc<dyn deployer_store::AuditStore> = history;
+    // At `SIGTERM` the sinks get as long as open connections to send what is due.
+    let flush_within = settings.server.shutdown_grace;
     // The web UI at `/`: its routes merged with the API's, behind its session layer.
     let ui = deployer_ui::UiSettings {
         secure_cookies: settings.server.tls.is_some(),
@@ -150,5 +184,9 @@ pub async fn start(settings: Settings, adapters: AdapterSettings) -> anyhow::Res
             metrics,
         })
         .with_events(outbox, sink_names);
-    Ok(server.with_router(move |api| deployer_ui::compose(api, ui)))
+    Ok(Service {
+        server: server.with_router(move |api| deployer_ui::compose(api, ui)),
+        delivery,
+        flush_within,
+    })
 }

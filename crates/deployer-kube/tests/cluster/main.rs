@@ -6,3 +6,4 @@ mod rollout;
 mod secured;
 mod startup;
 mod support;
+mod unreachable;

@@ -39,11 +39,21 @@ impl Harness {
 
     /// A simulated cluster with these options.
     pub async fn start_with(options: SimOptions) -> Result<Self, Box<dyn std::error::Error>> {
+        Self::start_tuned(options, |_| {}).await
+    }
+
+    /// A simulated cluster with these options, and the adapter's settings changed by `tune`.
+    pub async fn start_tuned(
+        options: SimOptions,
+        tune: impl FnOnce(&mut ClusterSettings),
+    ) -> Result<Self, Box<dyn std::error::Error>> {
         let sim = SimCluster::start(options).await?;
         let dir = tempfile::tempdir()?;
         let kubeconfig = dir.path().join("kubeconfig");
         std::fs::write(&kubeconfig, sim.kubeconfig())?;
-        let cluster = KubeCluster::connect(&settings(kubeconfig.clone()), 0, None).await?;
+        let mut settings = settings(kubeconfig.clone());
+        tune(&mut settings);
+        let cluster = KubeCluster::connect(&settings, 0, None).await?;
         Ok(Self {
             sim,
             cluster,

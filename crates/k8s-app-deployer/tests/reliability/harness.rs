@@ -68,6 +68,15 @@ pub struct Layout {
     pub repo_wait: Duration,
     /// `request_timeout` of each cluster.
     pub request_timeout: Duration,
+    /// `unreachable_timeout` of each cluster (the deployer's default when `None`).
+    pub unreachable_timeout: Option<Duration>,
+    /// The controller tick of the simulated clusters (the `fast` profile's 25 ms when
+    /// `None`); large beds use a longer one so that the clusters, which share this process,
+    /// leave the cores to the deployer.
+    pub sim_tick: Option<Duration>,
+    /// How long the remote takes to accept each push (a `pre-receive` hook that sleeps), so
+    /// that a push is in flight for a while.
+    pub push_delay: Option<Duration>,
 }
 
 impl Default for Layout {
@@ -82,6 +91,9 @@ impl Default for Layout {
             cluster_concurrency: 16,
             repo_wait: Duration::from_secs(300),
             request_timeout: Duration::from_secs(3),
+            unreachable_timeout: None,
+            sim_tick: None,
+            push_delay: None,
         }
     }
 }
@@ -106,7 +118,7 @@ pub fn image_repo(app: &str) -> String {
 
 fn manifest(app: &str, replicas: u32) -> String {
     format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {app}\nspec:\n  replicas: {replicas}\n  progressDeadlineSeconds: 30\n  selector:\n    matchLabels:\n      app: {app}\n  template:\n    metadata:\n      labels:\n        app: {app}\n    spec:\n      containers:\n        - name: app\n          image: {}:v0\n",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {app}\nspec:\n  replicas: {replicas}\n  revisionHistoryLimit: 2\n  progressDeadlineSeconds: 30\n  selector:\n    matchLabels:\n      app: {app}\n  template:\n    metadata:\n      labels:\n        app: {app}\n    spec:\n      containers:\n        - name: app\n          image: {}:v0\n",
         image_repo(app)
     )
 }
@@ -175,6 +187,9 @@ impl Bed {
             let mut options = SimOptions::named(format!("{REGION}-{}", cluster_name(i)));
             options.seed = 7000 + i as u64;
             options.profile = Profile::fast();
+            if let Some(tick) = layout.sim_tick {
+                options.profile.tick = tick;
+            }
             let sim = SimCluster::start(options).await.unwrap_or_else(|e| panic!("sim: {e}"));
             if layout.latency_ms > 0 {
                 sim.control().set_faults(Faults {
@@ -188,6 +203,9 @@ impl Bed {
         std::fs::write(dir.path().join("kubeconfig"), kubeconfig_for(&refs)).unwrap_or_else(|e| panic!("{e}"));
         let remote = dir.path().join("remote.git");
         seed(&remote, &dir.path().join("seed"), &layout);
+        if let Some(delay) = layout.push_delay {
+            slow_down_pushes(&remote, delay);
+        }
         let port = free_port();
         let bed = Bed {
             base: format!("http://127.0.0.1:{port}"),
@@ -273,6 +291,9 @@ url = {store}
                 cluster_name(i),
                 l.request_timeout.as_millis()
             ));
+            if let Some(budget) = l.unreachable_timeout {
+                cfg.push_str(&format!("unreachable_timeout = \"{}ms\"\n", budget.as_millis()));
+            }
         }
         cfg.push('\n');
         cfg.push_str(&l.extra_config);
@@ -333,6 +354,26 @@ url = {store}
         self.process().as_ref().map(|d| d.pid)
     }
 
+    /// How many `git push` processes working on this bed's clone are running (after a
+    /// `SIGKILL`, the pushes the dead deployer left behind).
+    pub fn git_pushes_running(&self) -> usize {
+        let clone = self.dir.path().join("clone");
+        let clone = clone.to_string_lossy();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return 0;
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|raw| {
+                raw.split(|b| *b == 0)
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|args| args.iter().any(|a| a == "push") && args.iter().any(|a| a.contains(clone.as_ref())))
+            .count()
+    }
+
     /// `SIGKILL`s the deployer and reaps it.
     pub fn kill9(&self) {
         let taken = self.process().take();
@@ -370,6 +411,11 @@ url = {store}
         let text = std::fs::read_to_string(self.dir.path().join("deployer.log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// The CPU time the deployer has used so far (user and system).
+    pub fn cpu_time(&self) -> Option<Duration> {
+        cpu_time_of(&format!("/proc/{}/stat", self.pid()?))
     }
 
     /// The resident memory of the deployer, in KiB.
@@ -452,13 +498,26 @@ url = {store}
         Some(out)
     }
 
+    /// Whether any deployment is queued or running (`None` when the deployer could not be
+    /// asked). Asks for one record of each status only, so that polling it costs the
+    /// deployer little however long the queues are.
+    pub async fn any_unfinished(&self) -> Option<bool> {
+        for status in ["queued", "running"] {
+            let page = self
+                .get(&format!("/api/v1/deployments?status={status}&limit=1"))
+                .await?;
+            if page["items"].as_array().is_some_and(|items| !items.is_empty()) {
+                return Some(true);
+            }
+        }
+        Some(false)
+    }
+
     /// Waits until no deployment is queued or running; returns how long that took.
     pub async fn drain(&self, limit: Duration) -> Duration {
         let started = Instant::now();
         loop {
-            if let Some(left) = self.unfinished().await
-                && left.is_empty()
-            {
+            if self.any_unfinished().await == Some(false) {
                 return started.elapsed();
             }
             assert!(
@@ -466,7 +525,7 @@ url = {store}
                 "deployments still unfinished after {limit:?}; log:\n{}",
                 self.log_tail()
             );
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 
@@ -681,51 +740,72 @@ url = {store}
         total
     }
 
-    /// Checks that the remote has exactly one commit per deployment that recorded one, and
-    /// none for any other; returns the number of commits.
-    pub fn assert_one_commit_per_change(&self, records: &[Value]) -> usize {
-        let (commits, unrecorded) = self.commits_after_crashes(records);
-        assert!(
-            unrecorded.is_empty(),
-            "commits on the remote whose deployment recorded none: {unrecorded:?}"
+    /// The commits on the remote branch by the `Deployment-Id` trailer they carry:
+    /// `deployment id -> [sha, …]`, newest first.
+    pub fn commits_by_deployment(&self) -> BTreeMap<String, Vec<String>> {
+        let log = git(
+            &self.remote,
+            &[
+                "log",
+                BRANCH,
+                "--format=%H %(trailers:key=Deployment-Id,valueonly,separator=%x2C)",
+            ],
         );
-        commits
-    }
-
-    /// As [`Bed::assert_one_commit_per_change`], except that a deployment recorded
-    /// `unchanged` whose commit is nevertheless on the remote is returned instead of failing
-    /// the check: after a `SIGKILL` during a push, the push can land after the restarted
-    /// deployer looked for it (see "Known limits" in `docs/RELIABILITY.md`). Duplicates,
-    /// missing commits and commits of any other deployment still fail.
-    pub fn commits_after_crashes(&self, records: &[Value]) -> (usize, Vec<String>) {
-        let commits = self.commit_ids();
-        let dup: Vec<_> = commits.iter().filter(|(_, n)| **n > 1).collect();
-        assert!(dup.is_empty(), "deployments with more than one commit: {dup:?}");
-        let with_sha: BTreeSet<String> = records
-            .iter()
-            .filter(|r| r["commit_sha"].is_string())
-            .filter_map(|r| r["id"].as_str().map(str::to_owned))
-            .collect();
-        let status: BTreeMap<&str, &str> = records
-            .iter()
-            .filter_map(|r| Some((r["id"].as_str()?, r["status"].as_str()?)))
-            .collect();
-        let committed: BTreeSet<String> = commits.keys().cloned().collect();
-        let missing: Vec<_> = with_sha.difference(&committed).collect();
-        assert!(
-            missing.is_empty(),
-            "recorded commits missing from the remote: {missing:?}"
-        );
-        let mut unrecorded = Vec::new();
-        for id in committed.difference(&with_sha) {
-            match status.get(id.as_str()) {
-                Some(&"unchanged") => unrecorded.push(id.clone()),
-                other => panic!(
-                    "commit of deployment {id} (status {other:?}) is on the remote, but the deployment recorded none"
-                ),
+        let mut by_id: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for line in log.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let Some((sha, ids)) = line.split_once(' ') else {
+                continue;
+            };
+            for id in ids.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+                by_id.entry(id.to_owned()).or_default().push(sha.to_owned());
             }
         }
-        (commits.len(), unrecorded)
+        by_id
+    }
+
+    /// Checks that the records tell the truth about git: the remote has exactly one commit
+    /// per deployment that recorded one, with the recorded SHA, and none for any other
+    /// deployment (whatever its status). Returns the number of commits with a trailer.
+    pub fn assert_one_commit_per_change(&self, records: &[Value]) -> usize {
+        let commits = self.commits_by_deployment();
+        let dup: Vec<_> = commits.iter().filter(|(_, shas)| shas.len() > 1).collect();
+        assert!(dup.is_empty(), "deployments with more than one commit: {dup:?}");
+        let summary = |r: &Value| {
+            json!({
+                "id": r["id"], "status": r["status"], "phase": r["phase"],
+                "commit_sha": r["commit_sha"], "failure": r["failure"],
+            })
+        };
+        let mut missing = Vec::new();
+        let mut wrong = Vec::new();
+        let mut unrecorded = Vec::new();
+        let mut known = BTreeSet::new();
+        for r in records {
+            let Some(id) = r["id"].as_str() else { continue };
+            known.insert(id.to_owned());
+            let on_remote = commits.get(id).and_then(|shas| shas.first());
+            match (r["commit_sha"].as_str(), on_remote) {
+                (Some(_), None) => missing.push(summary(r)),
+                (Some(recorded), Some(sha)) if recorded != sha => wrong.push((summary(r), sha.clone())),
+                (None, Some(sha)) => unrecorded.push((summary(r), sha.clone())),
+                _ => {}
+            }
+        }
+        let strangers: Vec<&String> = commits.keys().filter(|id| !known.contains(*id)).collect();
+        assert!(
+            missing.is_empty(),
+            "recorded commits missing from the remote: {missing:#?}"
+        );
+        assert!(
+            wrong.is_empty(),
+            "deployments recording another SHA than their commit's: {wrong:#?}"
+        );
+        assert!(
+            unrecorded.is_empty(),
+            "commits on the remote whose deployment recorded none: {unrecorded:#?}"
+        );
+        assert!(strangers.is_empty(), "commits of unknown deployments: {strangers:?}");
+        commits.len()
     }
 
     /// Shuts one simulated cluster down (its address then refuses connections).
@@ -784,6 +864,20 @@ fn seed(remote: &Path, scratch: &Path, layout: &Layout) {
     git(scratch, &["push", "--quiet", &remote.to_string_lossy(), "main"]);
 }
 
+/// Makes the bare `remote` take `delay` to accept each push, between receiving it and moving
+/// the branch.
+fn slow_down_pushes(remote: &Path, delay: Duration) {
+    use std::os::unix::fs::PermissionsExt;
+    let hook = remote.join("hooks").join("pre-receive");
+    std::fs::create_dir_all(remote.join("hooks")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\ncat >/dev/null\nsleep {:.3}\n", delay.as_secs_f64()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap_or_else(|e| panic!("{e}"));
+}
+
 /// Submits one deploy request, retrying (same idempotency key) while the deployer is
 /// unreachable or asks to retry; returns the deployment id and the 5xx answers seen.
 pub async fn submit(bed: &Bed, body: &Value, limit: Duration) -> (Option<String>, usize) {
@@ -807,6 +901,16 @@ pub async fn submit(bed: &Bed, body: &Value, limit: Duration) -> (Option<String>
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// User plus system CPU time from a `/proc/<pid>/stat` file (clock ticks of 10 ms).
+pub fn cpu_time_of(stat: &str) -> Option<Duration> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    // The command name may hold spaces; the fields after it are space separated.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// Percentile of durations (nearest rank).

@@ -6,6 +6,10 @@
 //! deployments take about as long as in a baseline run with no other cluster busy), because
 //! a cluster only ever gets `queue.cluster_concurrency` of the queue's workers.
 //! `RELIABILITY_KUBE_FAULT_RATE` (default 0.25) sets the share of failed requests.
+//!
+//! A cluster that dies while deployments are being watched fails them with
+//! `cluster_unreachable` after its `unreachable_timeout`, long before their rollout timeout,
+//! while another cluster's deployments go on.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -176,5 +180,120 @@ async fn faulty_clusters_complete_and_a_dead_one_fails_alone() {
         percentile(&healthy_secs, 50.0) <= 3.0 * percentile(&baseline, 50.0) + 2.0
             && percentile(&healthy_secs, 100.0) < percentile(&dead_secs, 100.0),
         "the healthy cluster slowed down: baseline {baseline:?}, now {healthy_secs:?}, dead {dead_secs:?}"
+    );
+}
+
+/// The unreachable budget of the clusters in [`a_cluster_that_dies_mid_watch_fails_its_deployments_soon_and_alone`].
+const WATCH_BUDGET: Duration = Duration::from_secs(3);
+/// The rollout timeout those deployments ask for.
+const ROLLOUT_TIMEOUT_SECS: u64 = 120;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cluster_that_dies_mid_watch_fails_its_deployments_soon_and_alone() {
+    let _serial = serial().await;
+    let apps = env_usize("RELIABILITY_KUBE_APPS", 6).min(4);
+    let (dying, healthy) = (0, 1);
+    let mut bed = Bed::new(Layout {
+        clusters: 2,
+        apps,
+        replicas: 2,
+        concurrency: 8,
+        cluster_concurrency: 4,
+        request_timeout: Duration::from_secs(2),
+        unreachable_timeout: Some(WATCH_BUDGET),
+        ..Layout::default()
+    })
+    .await;
+    bed.start().await;
+
+    // Releases that never become ready keep their deployments in the watch.
+    let mut watched = Vec::new();
+    for a in 0..apps {
+        let mut body = Bed::deploy_body(
+            &cluster_name(dying),
+            &app_name(a),
+            "v1-never-ready",
+            &format!("dying-{a}"),
+        );
+        body["timeout"] = json!(format!("{ROLLOUT_TIMEOUT_SECS}s"));
+        let (id, five_xx) = submit(&bed, &body, Duration::from_secs(30)).await;
+        assert_eq!(five_xx, 0);
+        watched.push(id.unwrap_or_else(|| panic!("not accepted: {body}")));
+    }
+    let looking = std::time::Instant::now();
+    loop {
+        let mut rolling = 0;
+        for id in &watched {
+            let r = bed.get(&format!("/api/v1/deployments/{id}")).await.unwrap_or_default();
+            assert!(
+                r["status"] != "failed" && r["status"] != "succeeded",
+                "ended early: {r:#}"
+            );
+            if r["phase"] == "rolling_out" {
+                rolling += 1;
+            }
+        }
+        if rolling == watched.len() {
+            break;
+        }
+        assert!(
+            looking.elapsed() < Duration::from_secs(60),
+            "the deployments never reached the watch; log:\n{}",
+            bed.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    bed.shut_down_cluster(dying).await;
+    let shut_down_at = chrono::Utc::now();
+    let healthy_ids = deploy_all(&bed, healthy, apps, "v2").await;
+    let (healthy_records, healthy_secs) = durations(&bed, &healthy_ids).await;
+    let (dead, _) = durations(&bed, &watched).await;
+
+    let mut after_shutdown = Vec::new();
+    for r in &dead {
+        assert_eq!(r["status"], "failed", "{r:#}");
+        let code = r.pointer("/failure/code").and_then(Value::as_str).unwrap_or_default();
+        let message = r
+            .pointer("/failure/message")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        assert_eq!(code, "cluster_unreachable", "{message}");
+        assert!(message.contains("did not answer for 3s"), "unclear: {message}");
+        assert!(message.contains("last error"), "no cause: {message}");
+        let finished = r["finished_at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .unwrap_or_else(|| panic!("no end time: {r:#}"));
+        after_shutdown.push((finished.with_timezone(&chrono::Utc) - shut_down_at).num_milliseconds() as f64 / 1000.0);
+    }
+    after_shutdown.sort_by(f64::total_cmp);
+    for r in &healthy_records {
+        assert_eq!(r["status"], "succeeded", "{r:#}");
+    }
+    let records = bed.all_deployments().await;
+    bed.assert_one_commit_per_change(&records);
+    let compared = bed.assert_clusters_match_repo().await;
+    let events = bed.assert_events_complete(&records).await;
+    figure(
+        "kube_dies_mid_watch",
+        json!({
+            "apps_per_cluster": apps,
+            "unreachable_timeout_s": WATCH_BUDGET.as_secs(),
+            "rollout_timeout_s": ROLLOUT_TIMEOUT_SECS,
+            "failed_after_shutdown_s_min": percentile(&after_shutdown, 0.0),
+            "failed_after_shutdown_s_max": percentile(&after_shutdown, 100.0),
+            "healthy_s_p50": percentile(&healthy_secs, 50.0),
+            "healthy_s_max": percentile(&healthy_secs, 100.0),
+            "apps_compared_cluster_vs_git": compared,
+            "events_checked": events,
+        }),
+    );
+    // The watch gives up after the budget (plus the time to notice and record it), far from
+    // the rollout's own timeout.
+    let latest = percentile(&after_shutdown, 100.0);
+    assert!(
+        latest < 30.0,
+        "the deployments of the dead cluster failed {latest} s after it went away"
     );
 }

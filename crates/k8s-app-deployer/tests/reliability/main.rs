@@ -14,4 +14,5 @@ mod git_outage;
 mod harness;
 mod kube_faults;
 mod rollback;
+mod shutdown;
 mod soak;

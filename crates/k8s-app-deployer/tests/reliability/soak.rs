@@ -5,7 +5,15 @@
 //! deployment that recorded one, the clusters must run what git says, and memory must stay
 //! flat (the last quarter's resident size within bounds of the first quarter's).
 //! `RELIABILITY_SOAK_REQUESTS` (default 200), `RELIABILITY_SOAK_APPS` in all (50),
-//! `RELIABILITY_SOAK_CLUSTERS` (5), `RELIABILITY_SOAK_CLIENTS` (16).
+//! `RELIABILITY_SOAK_CLUSTERS` (5), `RELIABILITY_SOAK_CLIENTS` (16),
+//! `RELIABILITY_SOAK_DRAIN_SECS` (900), `RELIABILITY_SOAK_SIM_TICK_MS` (250: the simulated
+//! clusters' controller tick).
+//!
+//! The harness is kept light so that it does not limit the deployer: the clients only send
+//! (each request once accepted), the drain polls for one unfinished record at a time, memory
+//! is read from `/proc`, and the simulated clusters tick every 250 ms instead of 25 ms (their
+//! controller pass over every object is what costs most in this process). The CPU time of the
+//! deployer and of this process are reported side by side.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::harness::{Bed, Layout, duration_secs, env_usize, figure, percentile, serial, submit};
+use super::harness::{Bed, Layout, cpu_time_of, duration_secs, env_usize, figure, percentile, serial, submit};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_soak_of_many_deploys_ends_every_request_with_flat_memory() {
@@ -22,6 +30,7 @@ async fn a_soak_of_many_deploys_ends_every_request_with_flat_memory() {
     let clusters = env_usize("RELIABILITY_SOAK_CLUSTERS", 5).max(1);
     let apps = (env_usize("RELIABILITY_SOAK_APPS", 50) / clusters).max(1);
     let clients = env_usize("RELIABILITY_SOAK_CLIENTS", 16).max(1);
+    let sim_tick_ms = env_usize("RELIABILITY_SOAK_SIM_TICK_MS", 250).max(1) as u64;
     let bed = Arc::new(
         Bed::new(Layout {
             clusters,
@@ -29,8 +38,10 @@ async fn a_soak_of_many_deploys_ends_every_request_with_flat_memory() {
             replicas: 1,
             concurrency: 64,
             cluster_concurrency: 32,
-            // The simulated API servers share this test process; give them time under load.
+            // The simulated API servers share this test process; give them time under load,
+            // and let their controllers tick less often than the `fast` profile's 25 ms.
             request_timeout: Duration::from_secs(10),
+            sim_tick: Some(Duration::from_millis(sim_tick_ms)),
             ..Layout::default()
         })
         .await,
@@ -38,14 +49,29 @@ async fn a_soak_of_many_deploys_ends_every_request_with_flat_memory() {
     bed.start().await;
     let targets = bed.targets();
 
+    let started = Instant::now();
+    let harness_cpu_before = cpu_time_of("/proc/self/stat").unwrap_or_default();
+    let next = Arc::new(AtomicUsize::new(0));
+    // Resident memory every 500 ms (a read of `/proc`), and a progress line every minute for
+    // long runs.
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
-        let (bed, sampling) = (bed.clone(), sampling.clone());
+        let (bed, sampling, next) = (bed.clone(), sampling.clone(), next.clone());
         tokio::spawn(async move {
             let mut samples = Vec::new();
+            let mut reported = Instant::now();
             while sampling.load(Ordering::SeqCst) {
                 if let Some(kib) = bed.rss_kib() {
                     samples.push(kib);
+                }
+                if reported.elapsed() >= Duration::from_secs(60) {
+                    reported = Instant::now();
+                    eprintln!(
+                        "soak: {:.0} s, {} of {requests} requests sent, RSS {} KiB",
+                        started.elapsed().as_secs_f64(),
+                        next.load(Ordering::SeqCst).min(requests),
+                        samples.last().copied().unwrap_or_default()
+                    );
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
@@ -53,8 +79,6 @@ async fn a_soak_of_many_deploys_ends_every_request_with_flat_memory() {
         })
     };
 
-    let started = Instant::now();
-    let next = Arc::new(AtomicUsize::new(0));
     let five_xx = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..clients {
@@ -106,6 +130,12 @@ async fn a_soak_of_many_deploys_ends_every_request_with_flat_memory() {
         }
     }
     let commits = bed.commit_ids().len();
+    // Where the CPU went: the deployer, and this process (clients, simulated clusters,
+    // sampling), which must not be what limits the deployer.
+    let deployer_cpu = bed.cpu_time().unwrap_or_default();
+    let harness_cpu = cpu_time_of("/proc/self/stat")
+        .unwrap_or_default()
+        .saturating_sub(harness_cpu_before);
     let (stop_s, clean_exit) = bed.stop();
 
     let quarter = (samples.len() / 4).max(1);
@@ -127,6 +157,7 @@ async fn a_soak_of_many_deploys_ends_every_request_with_flat_memory() {
             "apps": apps * clusters,
             "clusters": clusters,
             "clients": clients,
+            "sim_tick_ms": sim_tick_ms,
             "five_xx": five_xx.load(Ordering::SeqCst),
             "accepting_s": accepting.as_secs_f64(),
             "drain_s": drain.as_secs_f64(),
@@ -136,6 +167,8 @@ async fn a_soak_of_many_deploys_ends_every_request_with_flat_memory() {
             "deploy_s_p95": percentile(&durations, 95.0),
             "deploy_s_max": percentile(&durations, 100.0),
             "commits": commits,
+            "deployer_cpu_s": deployer_cpu.as_secs_f64(),
+            "harness_cpu_s": harness_cpu.as_secs_f64(),
             "rss_kib_first_quarter_mean": first,
             "rss_kib_last_quarter_mean": last,
             "rss_kib_max": samples.iter().max(),
