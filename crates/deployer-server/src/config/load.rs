@@ -174,7 +174,7 @@ fn check_queue(q: &QueueSettings, problems: &mut Vec<Problem>) {
     if q.cluster_concurrency == 0 {
         problems.push(
             Problem::new("queue.cluster_concurrency", "must be at least 1")
-                .hint("use at most `queue.concurrency`; the default is 64"),
+                .hint("use at most `queue.concurrency`; the default is 32"),
         );
     }
     if q.per_target == 0 || q.per_target > q.capacity {
@@ -335,8 +335,8 @@ mod tests {
         let settings = Settings::from_raw(&raw).map_err(|e| e.to_string());
         let settings = settings.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(settings.server.listen.port(), 9000);
-        assert_eq!(settings.queue.concurrency, 512);
-        assert_eq!(settings.queue.cluster_concurrency, 64);
+        assert_eq!(settings.queue.concurrency, 128);
+        assert_eq!(settings.queue.cluster_concurrency, 32);
         assert_eq!(
             settings.auth.tokens[0]
                 .token

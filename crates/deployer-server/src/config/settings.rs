@@ -124,10 +124,9 @@ pub struct TokenSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QueueSettings {
-    /// Deployments running at once, over all targets. A running deployment holds its place
-    /// while its rollout is watched (seconds, mostly waiting), so this is sized for
-    /// throughput × rollout time (100 deploys/s with rollouts of about 5 s), not for the
-    /// cores; each running deployment costs about 0.1 MB.
+    /// Deployments committing or applying at once, over all targets. A deployment gives its
+    /// place back once it watches its rollout (waiting, mostly), so this bounds the work on
+    /// the repository and the clusters, not the rollouts in progress.
     pub concurrency: usize,
     /// Deployments waiting or running at once; beyond it requests get a 503.
     pub capacity: usize,
@@ -148,11 +147,11 @@ pub struct QueueSettings {
 impl Default for QueueSettings {
     fn default() -> Self {
         Self {
-            concurrency: 512,
+            concurrency: 128,
             capacity: 10_000,
             per_target: 100,
             shutdown_deadline: Duration::from_secs(30),
-            cluster_concurrency: 64,
+            cluster_concurrency: 32,
             repo_wait: Duration::from_secs(300),
         }
     }

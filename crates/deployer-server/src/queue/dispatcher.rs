@@ -214,16 +214,22 @@ impl Queue {
                 permit = self.cluster_slots(&target).acquire_owned() => permit,
                 () = self.inner.stop.cancelled() => return,
             };
-            let Ok(_cluster_permit) = cluster_permit else { return };
+            let Ok(cluster_permit) = cluster_permit else { return };
             let permit = tokio::select! {
                 permit = Arc::clone(&self.inner.running).acquire_owned() => permit,
                 () = self.inner.stop.cancelled() => return,
             };
-            let Ok(_permit) = permit else { return };
+            let Ok(permit) = permit else { return };
             if self.inner.stop.is_cancelled() {
                 return;
             }
+            // Both slots bound the work of committing and applying; once the executor records
+            // that it watches the rollout (waiting, mostly), the hub gives them back, so that
+            // slow rollouts do not hold back the commits and applies of other targets. The
+            // target itself stays busy until its deployment ends.
+            self.inner.hub.hold_until_watching(id, Box::new((cluster_permit, permit)));
             let finished = self.run_one(id).await;
+            self.inner.hub.give_back(id);
             if !finished {
                 return;
             }

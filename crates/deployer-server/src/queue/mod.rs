@@ -19,6 +19,8 @@
 pub mod auto_rollback;
 #[cfg(test)]
 mod cluster_slots_tests;
+#[cfg(test)]
+mod watch_slots_tests;
 mod dispatcher;
 mod finished;
 /// Holding deployments back while the configuration repository is unreachable.
