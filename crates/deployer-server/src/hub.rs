@@ -38,7 +38,9 @@ pub struct Hub {
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hub").field("held", &self.held_count()).finish_non_exhaustive()
+        f.debug_struct("Hub")
+            .field("held", &self.held_count())
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,7 +63,10 @@ impl Hub {
     /// Keeps `slots` for deployment `id` until its rollout is being watched (or it ends, or
     /// [`Hub::give_back`] is called), then drops them.
     pub fn hold_until_watching(&self, id: DeploymentId, slots: Held) {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner).insert(id, slots);
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, slots);
     }
 
     /// Drops whatever deployment `id` still holds.

@@ -157,7 +157,9 @@ impl SeparateSim {
                 });
             })
             .context("starting the kube-sim thread")?;
-        let url = ready_rx.recv().context("the kube-sim thread ended before it started")??;
+        let url = ready_rx
+            .recv()
+            .context("the kube-sim thread ended before it started")??;
         Ok(Self {
             url,
             stop: Some(stop_tx),

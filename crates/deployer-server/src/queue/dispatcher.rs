@@ -227,7 +227,9 @@ impl Queue {
             // that it watches the rollout (waiting, mostly), the hub gives them back, so that
             // slow rollouts do not hold back the commits and applies of other targets. The
             // target itself stays busy until its deployment ends.
-            self.inner.hub.hold_until_watching(id, Box::new((cluster_permit, permit)));
+            self.inner
+                .hub
+                .hold_until_watching(id, Box::new((cluster_permit, permit)));
             let finished = self.run_one(id).await;
             self.inner.hub.give_back(id);
             if !finished {

@@ -19,12 +19,12 @@
 pub mod auto_rollback;
 #[cfg(test)]
 mod cluster_slots_tests;
-#[cfg(test)]
-mod watch_slots_tests;
 mod dispatcher;
 mod finished;
 /// Holding deployments back while the configuration repository is unreachable.
 pub mod repo_gate;
+#[cfg(test)]
+mod watch_slots_tests;
 
 pub use dispatcher::{EnqueueError, Queue, QueueStats, Reservation};
 pub use finished::Finished;
