@@ -268,16 +268,18 @@ impl Store {
             }
         }
 
-        let foreground: Vec<(Key, Arc<Value>)> = state
-            .objects
-            .iter()
-            .filter(|(_, v)| {
-                v.pointer("/metadata/finalizers")
-                    .and_then(Value::as_array)
-                    .is_some_and(|f| f.iter().any(|x| x == "foregroundDeletion"))
-            })
-            .map(|(k, v)| (k.clone(), Arc::clone(v)))
-            .collect();
+        // Scanning every object (Events included) at every tick would hold the lock for
+        // milliseconds at scale; the index counts the owners in foreground deletion.
+        let foreground: Vec<(Key, Arc<Value>)> = if state.objects.in_foreground_deletion() == 0 {
+            Vec::new()
+        } else {
+            state
+                .objects
+                .iter()
+                .filter(|(_, v)| super::objects::in_foreground_deletion(v))
+                .map(|(k, v)| (k.clone(), Arc::clone(v)))
+                .collect()
+        };
         for (key, owner) in foreground {
             let uid = meta_str(&owner, "uid").unwrap_or_default().to_string();
             let dependents: Vec<(Key, Arc<Value>)> = state

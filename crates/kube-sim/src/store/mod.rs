@@ -26,6 +26,8 @@ use std::collections::BTreeMap;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use parking_lot::{FairMutex, FairMutexGuard};
+
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -83,7 +85,9 @@ pub(crate) struct State {
 
 /// The object store shared by the HTTP handlers and the controller loop.
 pub struct Store {
-    state: Mutex<State>,
+    /// A fair lock: the controller loop writes objects one after another in bursts, and a
+    /// request handler waiting for the state gets it before the loop takes it again.
+    state: FairMutex<State>,
     /// The watch history. Lock order: `state`, then `history`.
     history: Mutex<history::History>,
     clock: SimClock,
@@ -94,7 +98,7 @@ pub struct Store {
 /// change recorded under it to the watchers, so that waking them never holds the lock.
 pub(crate) struct StateGuard<'a> {
     // Fields drop in declaration order: the lock is released before the announcement.
-    guard: MutexGuard<'a, State>,
+    guard: FairMutexGuard<'a, State>,
     announce: Announce<'a>,
 }
 
@@ -138,7 +142,7 @@ impl Store {
     pub fn new(clock: SimClock, seed: u64, history_limit: usize) -> Self {
         let (latest, _) = watch::channel(0);
         let store = Self {
-            state: Mutex::new(State {
+            state: FairMutex::new(State {
                 objects: objects::Objects::default(),
                 rv: 0,
                 rng: SimRng::new(seed),
@@ -155,7 +159,7 @@ impl Store {
         // A poisoned lock only means a panic happened while it was held; the state itself
         // is always left consistent by the write path, so keep serving.
         StateGuard {
-            guard: self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+            guard: self.state.lock(),
             announce: Announce { store: self, rv: None },
         }
     }

@@ -16,9 +16,31 @@ use super::Key;
 #[derive(Debug, Default)]
 pub(crate) struct Objects {
     by_resource: BTreeMap<&'static str, BTreeMap<Key, Arc<Value>>>,
+    /// How many stored objects carry the `foregroundDeletion` finalizer, so that the
+    /// housekeeping of every controller tick scans for them only when there are any.
+    in_foreground_deletion: usize,
+}
+
+/// Whether `object` waits for the foreground deletion of its dependents.
+pub(crate) fn in_foreground_deletion(object: &Value) -> bool {
+    object
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| f.iter().any(|x| x == "foregroundDeletion"))
 }
 
 impl Objects {
+    /// How many stored objects carry the `foregroundDeletion` finalizer.
+    pub(crate) fn in_foreground_deletion(&self) -> usize {
+        self.in_foreground_deletion
+    }
+
+    fn count_out(&mut self, gone: Option<&Arc<Value>>) {
+        if gone.is_some_and(|v| in_foreground_deletion(v)) {
+            self.in_foreground_deletion = self.in_foreground_deletion.saturating_sub(1);
+        }
+    }
+
     /// The object stored under `key`.
     pub(crate) fn get(&self, key: &Key) -> Option<&Arc<Value>> {
         self.by_resource.get(key.resource)?.get(key)
@@ -31,7 +53,12 @@ impl Objects {
 
     /// Stores `object` under `key`, returning the object it replaced.
     pub(crate) fn insert(&mut self, key: Key, object: Arc<Value>) -> Option<Arc<Value>> {
-        self.by_resource.entry(key.resource).or_default().insert(key, object)
+        if in_foreground_deletion(&object) {
+            self.in_foreground_deletion += 1;
+        }
+        let replaced = self.by_resource.entry(key.resource).or_default().insert(key, object);
+        self.count_out(replaced.as_ref());
+        replaced
     }
 
     /// Removes the object stored under `key`.
@@ -41,6 +68,7 @@ impl Objects {
         if of_type.is_empty() {
             self.by_resource.remove(key.resource);
         }
+        self.count_out(removed.as_ref());
         removed
     }
 
@@ -167,5 +195,30 @@ mod tests {
         assert_eq!(objects.count("pods"), 0);
         assert!(objects.remove(&k).is_none());
         assert_eq!(objects.iter().count(), 0);
+    }
+
+    #[test]
+    fn owners_in_foreground_deletion_are_counted_through_every_change() {
+        let mut objects = Objects::default();
+        let deleting = || Arc::new(json!({"metadata": {"finalizers": ["foregroundDeletion"]}}));
+        let other = || Arc::new(json!({"metadata": {"finalizers": ["example.com/keep"]}}));
+        let (a, b) = (key("deployments", "n", "a"), key("replicasets", "n", "b"));
+        objects.insert(a.clone(), other());
+        assert_eq!(objects.in_foreground_deletion(), 0);
+        objects.insert(a.clone(), deleting());
+        objects.insert(b.clone(), deleting());
+        assert_eq!(objects.in_foreground_deletion(), 2);
+        objects.insert(b.clone(), deleting());
+        assert_eq!(
+            objects.in_foreground_deletion(),
+            2,
+            "replacing one by one still counts one"
+        );
+        objects.insert(a.clone(), other());
+        assert_eq!(objects.in_foreground_deletion(), 1);
+        objects.remove(&b);
+        assert_eq!(objects.in_foreground_deletion(), 0);
+        objects.remove(&b);
+        assert_eq!(objects.in_foreground_deletion(), 0);
     }
 }
