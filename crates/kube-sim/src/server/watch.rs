@@ -155,7 +155,9 @@ impl Watcher {
 
     async fn run(self) {
         let shared = Arc::clone(&self.shared);
-        let mut changes = shared.store.subscribe();
+        let mut changes = shared
+            .store
+            .subscribe(self.request.resource, self.request.namespace.as_deref());
         let mut drops = shared.drop_watches.subscribe();
         let mut shutdown = shared.shutdown.clone();
         if *shutdown.borrow() {

@@ -3,7 +3,7 @@
 //! A change carries its object's JSON text, computed once on first use and shared by every
 //! watcher that sends it, so an event is serialised once however many watchers receive it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -85,6 +85,15 @@ pub struct History {
     limit: usize,
     /// Every change with an rv at or below this has been dropped.
     floor: u64,
+    /// Per resource type, the newest of its changes that was dropped to make room. A watch of
+    /// one type expires only when changes of that type were lost, as with kube-apiserver's
+    /// watch cache per type: Pods churning does not expire a quiet Deployment watch.
+    dropped_of: HashMap<&'static str, u64>,
+    /// The same per resource type and namespace, for watches of one namespace (which are
+    /// woken only by changes in it, and so may be far behind the others).
+    dropped_in: HashMap<(&'static str, String), u64>,
+    /// Every change at or below this was dropped by an explicit compaction.
+    compacted: u64,
 }
 
 impl History {
@@ -94,6 +103,9 @@ impl History {
             changes: VecDeque::new(),
             limit: limit.max(1),
             floor: 0,
+            dropped_of: HashMap::new(),
+            dropped_in: HashMap::new(),
+            compacted: 0,
         }
     }
 
@@ -103,6 +115,11 @@ impl History {
         while self.changes.len() > self.limit {
             if let Some(dropped) = self.changes.pop_front() {
                 self.floor = dropped.rv;
+                self.dropped_of.insert(dropped.resource.plural, dropped.rv);
+                if let Some(namespace) = dropped.object.pointer("/metadata/namespace").and_then(Value::as_str) {
+                    self.dropped_in
+                        .insert((dropped.resource.plural, namespace.to_owned()), dropped.rv);
+                }
             }
         }
     }
@@ -111,6 +128,7 @@ impl History {
     pub fn compact(&mut self, current: u64) {
         self.changes.clear();
         self.floor = current;
+        self.compacted = current;
     }
 
     /// The compaction point.
@@ -118,11 +136,26 @@ impl History {
         self.floor
     }
 
+    /// The oldest resourceVersion a watch of `plural` (in `namespace`, when given) may start
+    /// from: no change of that type (in that namespace) after it was dropped.
+    pub fn floor_of(&self, plural: &'static str, namespace: Option<&str>) -> u64 {
+        let dropped = match namespace {
+            Some(ns) => self.dropped_in.get(&(plural, ns.to_owned())),
+            None => self.dropped_of.get(plural),
+        };
+        self.compacted.max(dropped.copied().unwrap_or(0))
+    }
+
     /// The changes after `rv` to objects of `plural` (in `namespace`, when given), and the
     /// resourceVersion of the newest change after `rv` of any kind; `None` when some changes
     /// after `rv` were compacted away.
-    pub fn since_of(&self, rv: u64, plural: &str, namespace: Option<&str>) -> Option<(Vec<Change>, Option<u64>)> {
-        if rv < self.floor {
+    pub fn since_of(
+        &self,
+        rv: u64,
+        plural: &'static str,
+        namespace: Option<&str>,
+    ) -> Option<(Vec<Change>, Option<u64>)> {
+        if rv < self.floor_of(plural, namespace) {
             return None;
         }
         let start = self.changes.partition_point(|c| c.rv <= rv);

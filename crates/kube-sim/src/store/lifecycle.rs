@@ -162,9 +162,8 @@ impl Store {
             if options.dry_run || marked == *old {
                 return Ok(DeleteOutcome::Pending(marked));
             }
-            let (object, rv) = Self::persist_modified(&mut state, resource, key, old, marked);
+            let (object, _) = Self::persist_modified(&mut state, resource, key, old, marked);
             drop(state);
-            self.publish(rv);
             return Ok(DeleteOutcome::Pending(object));
         }
         if options.dry_run {
@@ -177,10 +176,7 @@ impl Store {
         let removed = Self::persist_removed(&mut state, resource, &key);
         drop(state);
         match removed {
-            Some((object, rv)) => {
-                self.publish(rv);
-                Ok(DeleteOutcome::Removed(object))
-            }
+            Some((object, _)) => Ok(DeleteOutcome::Removed(object)),
             None => Err(StoreError::NotFound {
                 resource,
                 name: name.to_string(),
@@ -217,10 +213,7 @@ impl Store {
         let removed = Self::persist_removed(&mut state, resource, &Key::new(resource, namespace, name));
         drop(state);
         match removed {
-            Some((object, rv)) => {
-                self.publish(rv);
-                Ok(object)
-            }
+            Some((object, _)) => Ok(object),
             None => Err(StoreError::NotFound {
                 resource,
                 name: name.to_string(),
@@ -333,9 +326,6 @@ impl Store {
             }
         }
         drop(state);
-        if let Some(rv) = last_rv {
-            self.publish(rv);
-        }
         last_rv.is_some()
     }
 }

@@ -4,10 +4,13 @@
 //!
 //! The store is synchronous: each operation takes the state lock, does its work and releases
 //! it. Objects are indexed by resource type (see [`objects`]), so reading one type never scans
-//! the others. Watchers learn about new changes through a `tokio::sync::watch` channel carrying
-//! the newest resourceVersion, published after the state lock is released, then read the
+//! the others. Watchers learn about new changes through `tokio::sync::watch` channels carrying
+//! the newest resourceVersion, one per resource type and one per (resource type, namespace)
+//! that someone watches, published after the state lock is released; they then read the
 //! changes they have not seen from the history, which has its own lock so that watchers never
-//! wait on writers.
+//! wait on writers. A write therefore wakes only the watchers of what it changed: the
+//! controllers' Pod and ReplicaSet writes do not wake the Deployment watchers, and a change in
+//! one namespace does not wake the watchers of another.
 
 mod error;
 mod fields;
@@ -22,7 +25,7 @@ mod selector;
 mod status;
 mod write;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -91,7 +94,16 @@ pub struct Store {
     /// The watch history. Lock order: `state`, then `history`.
     history: Mutex<history::History>,
     clock: SimClock,
-    latest: watch::Sender<u64>,
+    /// The wake-up channels, created by the first watcher of each key.
+    wakes: Mutex<HashMap<WakeKey, watch::Sender<u64>>>,
+}
+
+/// What a watcher waits on: every change to one resource type (`namespace` empty), or the
+/// changes to that type in one namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct WakeKey {
+    resource: &'static str,
+    namespace: String,
 }
 
 /// The locked store state. Releasing it first unlocks the state, then announces the newest
@@ -102,16 +114,37 @@ pub(crate) struct StateGuard<'a> {
     announce: Announce<'a>,
 }
 
-/// Announces a resourceVersion to the watchers when dropped.
+/// Announces the changes recorded under the lock to their watchers when dropped.
 struct Announce<'a> {
     store: &'a Store,
-    rv: Option<u64>,
+    /// The newest resourceVersion per resource type and namespace changed (namespace empty
+    /// for cluster-scoped objects); a write touches one or a few, so a list beats a map.
+    touched: Vec<(WakeKey, u64)>,
+}
+
+impl Announce<'_> {
+    fn touch(&mut self, resource: &'static str, namespace: &str, rv: u64) {
+        match self
+            .touched
+            .iter_mut()
+            .find(|(key, _)| key.resource == resource && key.namespace == namespace)
+        {
+            Some((_, newest)) => *newest = (*newest).max(rv),
+            None => self.touched.push((
+                WakeKey {
+                    resource,
+                    namespace: namespace.to_string(),
+                },
+                rv,
+            )),
+        }
+    }
 }
 
 impl Drop for Announce<'_> {
     fn drop(&mut self) {
-        if let Some(rv) = self.rv {
-            self.store.publish(rv);
+        if !self.touched.is_empty() {
+            self.store.publish(&self.touched);
         }
     }
 }
@@ -140,7 +173,6 @@ impl Store {
     /// A store holding the seed namespaces, reading time from `clock` and drawing uids from a
     /// generator seeded with `seed`.
     pub fn new(clock: SimClock, seed: u64, history_limit: usize) -> Self {
-        let (latest, _) = watch::channel(0);
         let store = Self {
             state: FairMutex::new(State {
                 objects: objects::Objects::default(),
@@ -149,7 +181,7 @@ impl Store {
             }),
             history: Mutex::new(history::History::new(history_limit)),
             clock,
-            latest,
+            wakes: Mutex::new(HashMap::new()),
         };
         store.seed_namespaces();
         store
@@ -160,7 +192,10 @@ impl Store {
         // is always left consistent by the write path, so keep serving.
         StateGuard {
             guard: self.state.lock(),
-            announce: Announce { store: self, rv: None },
+            announce: Announce {
+                store: self,
+                touched: Vec::new(),
+            },
         }
     }
 
@@ -178,9 +213,19 @@ impl Store {
         self.lock().rv
     }
 
-    /// A receiver that changes whenever a change is persisted.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.latest.subscribe()
+    /// A receiver that changes whenever a change to an object of `resource` is persisted (in
+    /// `namespace`, when given and the resource is namespaced). Changes to other objects do
+    /// not wake it.
+    pub fn subscribe(&self, resource: &ResourceType, namespace: Option<&str>) -> watch::Receiver<u64> {
+        let key = WakeKey {
+            resource: resource.plural,
+            namespace: namespace
+                .filter(|_| resource.namespaced)
+                .unwrap_or_default()
+                .to_string(),
+        };
+        let mut wakes = self.wakes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        wakes.entry(key).or_insert_with(|| watch::channel(0).0).subscribe()
     }
 
     /// Reads one object.
@@ -234,9 +279,13 @@ impl Store {
         namespace: Option<&str>,
     ) -> Result<(Vec<Change>, Option<u64>), StoreError> {
         let history = self.history();
-        history
-            .since_of(rv, resource.plural, namespace.filter(|_| resource.namespaced))
-            .ok_or_else(|| StoreError::Expired(format!("too old resource version: {rv} ({})", history.floor())))
+        let namespace = namespace.filter(|_| resource.namespaced);
+        history.since_of(rv, resource.plural, namespace).ok_or_else(|| {
+            StoreError::Expired(format!(
+                "too old resource version: {rv} ({})",
+                history.floor_of(resource.plural, namespace)
+            ))
+        })
     }
 
     /// Drops the whole watch history; returns the compaction point.
@@ -284,16 +333,31 @@ impl Store {
         (snapshot, state.rv)
     }
 
-    /// Announces `rv` to the watchers; never moves the announced version backwards.
-    fn publish(&self, rv: u64) {
-        self.latest.send_if_modified(|latest| {
-            if rv > *latest {
-                *latest = rv;
-                true
-            } else {
-                false
+    /// Announces the newest changes to the watchers of their resource type and of their
+    /// namespace; never moves an announced version backwards.
+    fn publish(&self, touched: &[(WakeKey, u64)]) {
+        let wakes = self.wakes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let announce = |key: &WakeKey, rv: u64| {
+            if let Some(sender) = wakes.get(key) {
+                sender.send_if_modified(|latest| {
+                    let newer = rv > *latest;
+                    if newer {
+                        *latest = rv;
+                    }
+                    newer
+                });
             }
-        });
+        };
+        for (key, rv) in touched {
+            announce(key, *rv);
+            if !key.namespace.is_empty() {
+                let all_namespaces = WakeKey {
+                    resource: key.resource,
+                    namespace: String::new(),
+                };
+                announce(&all_namespaces, *rv);
+            }
+        }
     }
 }
 
@@ -306,9 +370,17 @@ impl StateGuard<'_> {
     /// Appends a persisted change to the watch history; watchers hear of it when the state
     /// lock is released.
     pub(crate) fn record(&mut self, change: Change) {
-        let rv = change.rv;
+        let namespace = if change.resource.namespaced {
+            change
+                .object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        } else {
+            ""
+        };
+        self.announce.touch(change.resource.plural, namespace, change.rv);
         self.announce.store.history().push(change);
-        self.announce.rv = Some(self.announce.rv.map_or(rv, |p| p.max(rv)));
     }
 }
 

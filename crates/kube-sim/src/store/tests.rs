@@ -468,3 +468,127 @@ fn changes_of_one_type_and_namespace_skip_the_others_but_report_the_newest_versi
     assert!(none.is_empty());
     assert_eq!(top, None);
 }
+
+#[test]
+fn a_write_wakes_the_watchers_of_its_type_and_namespace_only() {
+    let s = store();
+    let created = s.create(
+        rt("namespaces"),
+        "",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}}),
+        &opts(),
+        false,
+    );
+    assert!(created.is_ok());
+    let deployments = rt("deployments");
+    let mut in_default = s.subscribe(deployments, Some("default"));
+    let mut in_other = s.subscribe(deployments, Some("other"));
+    let mut everywhere = s.subscribe(deployments, None);
+    let mut configmaps = s.subscribe(rt("configmaps"), None);
+    let mut namespaces = s.subscribe(rt("namespaces"), Some("ignored for cluster-scoped types"));
+
+    assert!(
+        s.create(deployments, "default", deployment("nginx:1"), &opts(), false)
+            .is_ok()
+    );
+    assert_eq!(in_default.has_changed().ok(), Some(true));
+    assert_eq!(everywhere.has_changed().ok(), Some(true));
+    assert_eq!(in_other.has_changed().ok(), Some(false));
+    assert_eq!(configmaps.has_changed().ok(), Some(false));
+    assert_eq!(*in_default.borrow_and_update(), s.current_rv());
+    let _ = everywhere.borrow_and_update();
+
+    assert!(
+        s.create(rt("configmaps"), "other", configmap("a", "1"), &opts(), false)
+            .is_ok()
+    );
+    assert_eq!(configmaps.has_changed().ok(), Some(true));
+    assert_eq!(in_default.has_changed().ok(), Some(false));
+    assert_eq!(in_other.has_changed().ok(), Some(false));
+    assert_eq!(everywhere.has_changed().ok(), Some(false));
+
+    let created = s.create(
+        rt("namespaces"),
+        "",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "third"}}),
+        &opts(),
+        false,
+    );
+    assert!(created.is_ok());
+    assert_eq!(namespaces.has_changed().ok(), Some(true));
+}
+
+#[test]
+fn churn_of_other_types_does_not_expire_a_quiet_watch() {
+    let s = store();
+    let deployments = rt("deployments");
+    assert!(
+        s.create(deployments, "default", deployment("nginx:1"), &opts(), false)
+            .is_ok()
+    );
+    let quiet_since = s.current_rv();
+    // The history keeps 50 changes: 60 ConfigMaps push every older change out of it.
+    for i in 0..60 {
+        let created = s.create(
+            rt("configmaps"),
+            "default",
+            configmap(&format!("c{i}"), "1"),
+            &opts(),
+            false,
+        );
+        assert!(created.is_ok());
+    }
+    assert!(s.changes_since(quiet_since).is_err());
+    let (changes, newest) = s.changes_of_since(quiet_since, deployments, None).unwrap_or_default();
+    assert!(changes.is_empty());
+    assert_eq!(newest, Some(s.current_rv()));
+    // The Deployment's own change was pushed out too: a watch from before it has lost it.
+    let err = s
+        .changes_of_since(quiet_since - 1, deployments, None)
+        .err()
+        .map(|e| e.status().code);
+    assert_eq!(err, Some(410));
+    let cm = s
+        .changes_of_since(quiet_since, rt("configmaps"), None)
+        .err()
+        .map(|e| e.status().code);
+    assert_eq!(cm, Some(410));
+}
+
+#[test]
+fn churn_in_another_namespace_does_not_expire_a_quiet_namespace_watch() {
+    let s = store();
+    let created = s.create(
+        rt("namespaces"),
+        "",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "quiet"}}),
+        &opts(),
+        false,
+    );
+    assert!(created.is_ok());
+    let deployments = rt("deployments");
+    assert!(
+        s.create(deployments, "quiet", deployment("nginx:1"), &opts(), false)
+            .is_ok()
+    );
+    let quiet_since = s.current_rv();
+    for i in 0..60 {
+        let mut d = deployment("nginx:1");
+        d["metadata"]["name"] = json!(format!("web-{i}"));
+        assert!(s.create(deployments, "default", d, &opts(), false).is_ok());
+    }
+    let (changes, newest) = s
+        .changes_of_since(quiet_since, deployments, Some("quiet"))
+        .unwrap_or_default();
+    assert!(changes.is_empty());
+    assert_eq!(newest, Some(s.current_rv()));
+    let everywhere = s
+        .changes_of_since(quiet_since, deployments, None)
+        .err()
+        .map(|e| e.status().code);
+    assert_eq!(
+        everywhere,
+        Some(410),
+        "Deployment changes after {quiet_since} were dropped"
+    );
+}
