@@ -3,7 +3,9 @@
 //! Writes go through a pool of exactly one connection, and every write transaction starts with
 //! `BEGIN IMMEDIATE`, so writers queue inside the process instead of failing with
 //! `SQLITE_BUSY`; readers use a pool of their own and, thanks to WAL mode, never wait for the
-//! writer. `busy_timeout` covers another process holding the write lock.
+//! writer. `busy_timeout` covers another process holding the write lock. Deployment updates,
+//! the bulk of the writes, are group-committed: every update waiting when a transaction starts
+//! goes into it (see [`group`]).
 //!
 //! Durability: the journal is a write-ahead log with `synchronous = NORMAL`. A committed
 //! transaction survives a crash of the process; after a power loss the last transactions
@@ -16,6 +18,8 @@
 
 /// The audit log on SQLite.
 mod audit;
+/// Group commit of deployment updates.
+mod group;
 /// Pins on SQLite.
 mod pins;
 /// CI releases on SQLite.
@@ -51,6 +55,7 @@ use crate::settings::{Backend, StoreSettings};
 #[derive(Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
+    updates: group::Committer,
     reader: SqlitePool,
     scrubber: Scrubber,
     lease: Duration,
@@ -125,6 +130,7 @@ impl SqliteStore {
                 .map_err(|e| scrubber.open_error(shown, &e))?
         };
         Ok(Self {
+            updates: group::Committer::start(writer.clone(), scrubber.clone()),
             writer,
             reader,
             scrubber,
@@ -153,38 +159,6 @@ impl SqliteStore {
 
     async fn begin_write(&self, doing: &str) -> Result<Transaction<'static, Sqlite>, StoreError> {
         self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(self.err(doing))
-    }
-
-    /// Writes `events` (and their outbox entries) inside `tx`.
-    async fn write_events(
-        &self,
-        tx: &mut Transaction<'static, Sqlite>,
-        id: DeploymentId,
-        events: &[DeploymentEvent],
-    ) -> Result<(), StoreError> {
-        let doing = format!("writing the events of deployment {id}");
-        for row in event_rows(id, events)? {
-            let seq: i64 = sqlx::query_scalar(
-                "INSERT INTO deployment_events (deployment_id, kind, at, payload) VALUES (?, ?, ?, ?) RETURNING seq",
-            )
-            .bind(&row.deployment_id)
-            .bind(row.kind)
-            .bind(sqlite_time(row.at))
-            .bind(&row.payload)
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(self.err(&doing))?;
-            for sink in &self.sinks {
-                sqlx::query("INSERT INTO outbox (event_seq, sink, state, attempts, next_attempt_at) VALUES (?, ?, 'pending', 0, ?)")
-                    .bind(seq)
-                    .bind(sink.as_str())
-                    .bind(sqlite_time(row.at))
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(self.err(&doing))?;
-            }
-        }
-        Ok(())
     }
 
     /// See [`Store::insert_deployment`](deployer_core::ports::Store::insert_deployment).
@@ -226,7 +200,7 @@ impl SqliteStore {
                 }),
             };
         }
-        self.write_events(&mut tx, record.id, events).await?;
+        write_events(&mut tx, &self.scrubber, &self.sinks, record.id, events).await?;
         tx.commit().await.map_err(self.err(&doing))?;
         Ok(Inserted::New)
     }
@@ -240,29 +214,13 @@ impl SqliteStore {
         record: &DeploymentRecord,
         events: &[DeploymentEvent],
     ) -> Result<(), StoreError> {
-        let row = DeploymentRow::from_record(record)?;
-        let doing = format!("updating deployment {}", record.id);
-        let mut tx = self.begin_write(&doing).await?;
-        let updated = bind_deployment(
-            sqlx::query(
-                "UPDATE deployments SET release_id = ?, region = ?, cluster = ?, file = ?, status = ?, phase = ?, \
-                 method = ?, idempotency_key = ?, requested_by = ?, created_at = ?, updated_at = ?, finished_at = ?, \
-                 commit_sha = ?, record = ? WHERE id = ?",
-            ),
-            &row,
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(self.err(&doing))?
-        .rows_affected();
-        if updated == 0 {
-            tx.rollback().await.map_err(self.err(&doing))?;
-            return Err(StoreError::Internal {
-                message: format!("{doing}: no such deployment"),
-            });
-        }
-        self.write_events(&mut tx, record.id, events).await?;
-        tx.commit().await.map_err(self.err(&doing))
+        let update = group::Update {
+            id: record.id,
+            row: DeploymentRow::from_record(record)?,
+            events: events.to_vec(),
+            sinks: self.sinks.clone(),
+        };
+        self.updates.write(update).await
     }
 
     /// See [`Store::get_deployment`](deployer_core::ports::Store::get_deployment).
@@ -585,6 +543,41 @@ impl SqliteStore {
             oldest_event_at: parse_sqlite_time_opt(oldest)?,
         })
     }
+}
+
+/// Writes `events` of deployment `id` (and their outbox entries for each of `sinks`) inside `tx`.
+async fn write_events(
+    tx: &mut Transaction<'static, Sqlite>,
+    scrubber: &Scrubber,
+    sinks: &[SinkName],
+    id: DeploymentId,
+    events: &[DeploymentEvent],
+) -> Result<(), StoreError> {
+    let doing = format!("writing the events of deployment {id}");
+    for row in event_rows(id, events)? {
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO deployment_events (deployment_id, kind, at, payload) VALUES (?, ?, ?, ?) RETURNING seq",
+        )
+        .bind(&row.deployment_id)
+        .bind(row.kind)
+        .bind(sqlite_time(row.at))
+        .bind(&row.payload)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(|e| scrubber.store_error(&doing, &e))?;
+        for sink in sinks {
+            sqlx::query(
+                "INSERT INTO outbox (event_seq, sink, state, attempts, next_attempt_at) VALUES (?, ?, 'pending', 0, ?)",
+            )
+            .bind(seq)
+            .bind(sink.as_str())
+            .bind(sqlite_time(row.at))
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| scrubber.store_error(&doing, &e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Binds a deployment row in the column order of the insert and update statements.

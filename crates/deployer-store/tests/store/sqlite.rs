@@ -132,3 +132,90 @@ async fn a_file_path_with_url_characters_is_used_as_written() {
     assert_eq!(store.insert_deployment(&record, &[]).await, Ok(Inserted::New));
     assert!(path.exists(), "the database is at {}", path.display());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_updates_share_commits_but_each_gets_its_own_answer() {
+    use deployer_core::model::{Phase, Status};
+    use deployer_core::ports::StoreError;
+
+    let h = SqliteHarness::new().await;
+    let store = h.open().await.unwrap_or_else(|e| panic!("{e}"));
+    let t = target("r1", "c1", "api");
+    let mut records = Vec::new();
+    for i in 0..60 {
+        let r = queued(&t, i);
+        let inserted = store.insert_deployment(&r, &[event(EventKind::Queued, &r)]).await;
+        assert_eq!(inserted, Ok(Inserted::New));
+        records.push(r);
+    }
+    // Sixty valid updates, an update of a deployment that does not exist, and one carrying an
+    // event of another deployment, all at once: the two bad ones fail alone.
+    let mut tasks = Vec::new();
+    for (i, mut r) in records.clone().into_iter().enumerate() {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            r.enter(Phase::Committed, crate::fixtures::at(100 + i as i64, 0));
+            r.commit_sha = Some(format!("{i:040x}"));
+            let committed = event(EventKind::Committed, &r);
+            r.finish(Status::Succeeded, crate::fixtures::at(200 + i as i64, 0));
+            let succeeded = event(EventKind::Succeeded, &r);
+            (Some(r.id), store.update_deployment(&r, &[committed, succeeded]).await)
+        }));
+    }
+    let ghost = queued(&t, 1000);
+    let ghost_store = Arc::clone(&store);
+    tasks.push(tokio::spawn(async move {
+        (
+            None,
+            ghost_store
+                .update_deployment(&ghost, &[event(EventKind::Committed, &ghost)])
+                .await,
+        )
+    }));
+    let (a, b) = (records[0].clone(), records[1].clone());
+    let crossed_store = Arc::clone(&store);
+    tasks.push(tokio::spawn(async move {
+        (
+            None,
+            crossed_store
+                .update_deployment(&a, &[event(EventKind::Failed, &b)])
+                .await,
+        )
+    }));
+
+    let mut failures = Vec::new();
+    for task in tasks {
+        match task.await.unwrap_or_else(|e| panic!("{e}")) {
+            (Some(_), Ok(())) => {}
+            (Some(id), Err(e)) => panic!("the update of {id} failed: {e}"),
+            (None, result) => failures.push(result),
+        }
+    }
+    assert_eq!(failures.len(), 2);
+    assert!(
+        failures.iter().all(|r| matches!(r, Err(StoreError::Internal { .. }))),
+        "{failures:?}"
+    );
+
+    for (i, r) in records.iter().enumerate() {
+        let stored = store.get_deployment(r.id).await.ok().flatten();
+        assert_eq!(stored.as_ref().map(|s| s.status), Some(Status::Succeeded), "{i}");
+        assert_eq!(
+            stored.and_then(|s| s.commit_sha),
+            Some(format!("{i:040x}")),
+            "each deployment keeps its own row"
+        );
+        let kinds: Vec<EventKind> = store
+            .events(r.id, 0)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [EventKind::Queued, EventKind::Committed, EventKind::Succeeded],
+            "{i}"
+        );
+    }
+}
