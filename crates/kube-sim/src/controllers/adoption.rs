@@ -6,39 +6,41 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::json::{controller_uid, get, is_deleting, name, namespace, selector_matches, uid};
+use super::json::{get, selector_matches};
+use super::meta::Object;
 use super::model::Action;
 
 /// Updates giving `owner` (of `kind`) the orphans among `candidates` that its selector
 /// matches; `claimed` holds the uids adopted earlier in this pass and is extended.
 pub(crate) fn adopt(
-    owner: &Value,
+    owner: &Object,
     kind: &str,
-    candidates: &[&Value],
+    candidates: &[&Object],
     resource: &'static str,
     claimed: &mut BTreeSet<String>,
 ) -> Vec<Action> {
-    if is_deleting(owner) {
+    if owner.meta.deleting || candidates.is_empty() {
         return Vec::new();
     }
-    let selector = get(owner, &["spec", "selector"]);
+    let selector = get(owner.value(), &["spec", "selector"]);
     let mut out = Vec::new();
     for candidate in candidates {
-        if namespace(candidate) != namespace(owner)
-            || controller_uid(candidate).is_some()
-            || is_deleting(candidate)
-            || claimed.contains(uid(candidate))
-            || !selector_matches(selector, get(candidate, &["metadata", "labels"]))
+        let meta = &candidate.meta;
+        if meta.namespace != owner.meta.namespace
+            || meta.controller_uid.is_some()
+            || meta.deleting
+            || claimed.contains(&meta.uid)
+            || !selector_matches(selector, get(candidate.value(), &["metadata", "labels"]))
         {
             continue;
         }
-        claimed.insert(uid(candidate).to_owned());
-        let mut object = (*candidate).clone();
+        claimed.insert(meta.uid.clone());
+        let mut object = candidate.value().clone();
         let reference = json!({
             "apiVersion": "apps/v1",
             "kind": kind,
-            "name": name(owner),
-            "uid": uid(owner),
+            "name": owner.meta.name,
+            "uid": owner.meta.uid,
             "controller": true,
             "blockOwnerDeletion": true,
         });

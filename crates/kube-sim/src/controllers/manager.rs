@@ -26,21 +26,23 @@
 //! in a tick does not get a status write in that tick (it would fail its resourceVersion
 //! precondition anyway).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::adoption;
-use super::deployment::status::reason;
 use super::deployment::view::{Deployment, ReplicaSet};
 use super::deployment::work::Work;
+use super::fasthash::FastSet;
 use super::gc;
 use super::index::Index;
-use super::json::{add, get, i64_at, is_deleting, name, namespace, parse_time, pruned, str_at, uid};
+use super::json::{add, get, i64_at, name, namespace, parse_time, pruned, str_at};
 use super::kubelet::{self, pod_ip};
+use super::meta::{Cache, Object, just_after};
 use super::model::{Action, Snapshot};
-use super::replicaset;
+use super::replicaset::{self, PodNames};
 use crate::clock::Profile;
 use crate::images::ImageRules;
 use crate::rng::SimRng;
@@ -87,27 +89,26 @@ pub struct Controllers {
     settled_deployments: BTreeMap<String, (Inputs, Option<DateTime<Utc>>)>,
     /// The same for ReplicaSets, with when their next pod becomes available.
     settled_replicasets: BTreeMap<String, (Inputs, Option<DateTime<Utc>>)>,
+    /// The facts read from the objects of the last snapshot, kept while the objects are
+    /// unchanged. A cache, as `settled_pods`.
+    objects: Cache,
 }
 
 /// The objects a pass over one owner read, as (uid, resourceVersion) in reading order.
 type Inputs = Vec<(String, String)>;
 
-fn resource_version(object: &Value) -> &str {
-    str_at(object, &["metadata", "resourceVersion"]).unwrap_or("")
-}
-
-fn inputs<'a>(objects: impl Iterator<Item = &'a Value>) -> Inputs {
+fn inputs<'a>(objects: impl Iterator<Item = &'a Object>) -> Inputs {
     objects
-        .map(|o| (uid(o).to_owned(), resource_version(o).to_owned()))
+        .map(|o| (o.meta.uid.clone(), o.meta.resource_version.clone()))
         .collect()
 }
 
 /// Whether `objects` are exactly the objects recorded in `recorded`, unchanged.
-fn same_inputs<'a>(recorded: &[(String, String)], objects: impl Iterator<Item = &'a Value>) -> bool {
+fn same_inputs<'a>(recorded: &[(String, String)], objects: impl Iterator<Item = &'a Object>) -> bool {
     let mut seen = 0;
     for object in objects {
         match recorded.get(seen) {
-            Some((u, rv)) if u.as_str() == uid(object) && rv.as_str() == resource_version(object) => seen += 1,
+            Some((u, rv)) if *u == object.meta.uid && *rv == object.meta.resource_version => seen += 1,
             _ => return false,
         }
     }
@@ -129,42 +130,32 @@ fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTi
     }
 }
 
-/// The first moment strictly after `t`, for conditions written as `t < now`.
-fn just_after(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.checked_add_signed(chrono::Duration::nanoseconds(1)).unwrap_or(t)
-}
-
-/// When a Deployment's progress deadline passes (`DeploymentTimedOut` turns true), if its
-/// rollout is still being timed.
-fn progress_deadline(d: &Value) -> Option<DateTime<Utc>> {
-    let deadline = i64_at(d, &["spec", "progressDeadlineSeconds"])?;
-    let condition = get(d, &["status", "conditions"])?
-        .as_array()?
-        .iter()
-        .find(|c| c.get("type").and_then(Value::as_str) == Some("Progressing"))?;
-    let why = condition.get("reason").and_then(Value::as_str).unwrap_or("");
-    if why == reason::NEW_RS_AVAILABLE || why == reason::TIMED_OUT {
-        return None;
-    }
-    let from = parse_time(condition.get("lastUpdateTime").and_then(Value::as_str)?)?;
-    Some(just_after(
-        from.checked_add_signed(chrono::Duration::seconds(deadline))?,
-    ))
-}
-
 /// When the next ready pod of a ReplicaSet with `minReadySeconds` becomes available.
-fn next_available(rs: &Value, pods: &[&Value], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let min_ready = i64_at(rs, &["spec", "minReadySeconds"]).unwrap_or(0);
+fn next_available(rs: &Object, pods: &[&Object], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let min_ready = rs.meta.min_ready_seconds;
     if min_ready == 0 {
         return None;
     }
     pods.iter()
-        .filter(|p| replicaset::is_active(p) && kubelet::is_ready(p))
-        .filter_map(|p| kubelet::ready_since(p))
+        .filter_map(|p| p.meta.ready_since)
         .filter_map(|t| t.checked_add_signed(chrono::Duration::seconds(min_ready)))
         .filter(|t| *t >= now)
         .map(just_after)
         .min()
+}
+
+/// The uids of `objects`.
+fn uids<'a>(objects: &[&'a Object]) -> FastSet<&'a str> {
+    objects.iter().map(|o| o.meta.uid.as_str()).collect()
+}
+
+/// The first IP address no pod uses, searching from the `next`th address on (the addresses
+/// before it are known to be used), and the position after it.
+fn free_ip(used: &BTreeSet<Cow<'_, str>>, next: usize) -> Option<(String, usize)> {
+    (next..)
+        .map(|n| (pod_ip(n), n))
+        .find(|(ip, _)| !used.contains(ip.as_str()))
+        .map(|(ip, n)| (ip, n + 1))
 }
 
 impl Controllers {
@@ -182,6 +173,7 @@ impl Controllers {
             settled_pods: BTreeMap::new(),
             settled_deployments: BTreeMap::new(),
             settled_replicasets: BTreeMap::new(),
+            objects: Cache::default(),
         }
     }
 
@@ -198,11 +190,22 @@ impl Controllers {
 
     /// The image behaviour rules, to change at runtime (`PUT /_sim/images/...`).
     pub fn rules_mut(&mut self) -> &mut ImageRules {
-        // Pod statuses follow the rules: every object must be looked at again.
+        // Pod statuses follow the rules: every object must be looked at again. (The facts
+        // read from the objects do not depend on the rules.)
         self.settled_pods.clear();
         self.settled_deployments.clear();
         self.settled_replicasets.clear();
         &mut self.rules
+    }
+
+    /// Forgets every cache (the quiet objects and the facts read from the objects): the
+    /// next pass reads everything again and must do exactly what it would have done.
+    #[cfg(test)]
+    pub(crate) fn forget_caches(&mut self) {
+        self.settled_pods.clear();
+        self.settled_deployments.clear();
+        self.settled_replicasets.clear();
+        self.objects = Cache::default();
     }
 
     /// The timing profile.
@@ -233,59 +236,62 @@ impl Controllers {
         learnt: &mut bool,
         due: &mut Option<DateTime<Utc>>,
     ) -> Vec<Action> {
-        let index = Index::new(snapshot);
+        let current = self.objects.refresh(snapshot);
+        let index = Index::new(&current);
         let mut out = gc::collect(&index);
         // ReplicaSets the collector deletes now get no pods created for them.
-        let collected: BTreeSet<(String, String)> = out
+        let collected: BTreeSet<(&str, &str)> = out
             .iter()
             .filter_map(|a| match a {
                 Action::Delete {
                     resource: "replicasets",
                     namespace,
                     name,
-                } => Some((namespace.clone(), name.clone())),
+                } => index.replicaset_named(namespace, name),
                 _ => None,
             })
+            .map(|rs| (rs.meta.namespace.as_str(), rs.meta.name.as_str()))
             .collect();
 
-        let mut rs_spec_written: BTreeSet<(String, String)> = BTreeSet::new();
+        // ReplicaSets whose spec the Deployment controller updates in this pass.
+        let mut rs_spec_written: BTreeSet<(&str, &str)> = BTreeSet::new();
         let mut claimed = BTreeSet::new();
         for d in &index.deployments {
-            *due = earliest(*due, progress_deadline(d));
+            *due = earliest(*due, d.meta.progress_deadline);
             let actions = self.sync_deployment(d, &index, now, &mut claimed, learnt);
             for a in &actions {
                 if let Action::Update {
                     resource: "replicasets",
                     object,
                 } = a
+                    && let Some(rs) = index.replicaset_named(namespace(object), name(object))
                 {
-                    rs_spec_written.insert((namespace(object).to_owned(), name(object).to_owned()));
+                    rs_spec_written.insert((rs.meta.namespace.as_str(), rs.meta.name.as_str()));
                 }
             }
             out.extend(actions);
         }
 
-        let mut pod_names: BTreeSet<(String, String)> = index
-            .pods
-            .iter()
-            .map(|p| (namespace(p).to_owned(), name(p).to_owned()))
-            .collect();
+        let mut pod_names = PodNames::new(&index);
         let mut claimed = BTreeSet::new();
         for rs in &index.replicasets {
-            *due = earliest(*due, next_available(rs, index.pods_of(uid(rs)), now));
-            if collected.contains(&(namespace(rs).to_owned(), name(rs).to_owned())) {
+            let meta = &rs.meta;
+            let pods = index.pods_of(&meta.uid);
+            *due = earliest(*due, next_available(rs, pods, now));
+            let key = (meta.namespace.as_str(), meta.name.as_str());
+            if collected.contains(&key) {
                 continue;
             }
-            let orphans = index.orphan_pods(namespace(rs));
-            let pods = index.pods_of(uid(rs));
+            let orphans = index.orphan_pods(&meta.namespace);
             let read = || std::iter::once(*rs).chain(pods.iter().copied());
-            let write_status = !rs_spec_written.contains(&(namespace(rs).to_owned(), name(rs).to_owned()));
+            let write_status = !rs_spec_written.contains(&key);
             // With no orphan to adopt, a ReplicaSet whose last pass wrote nothing and whose
             // pods are unchanged writes nothing again (the pods it creates or deletes and
             // its status follow from them), until one of its pods becomes available.
             let cacheable = orphans.is_empty() && write_status;
             if cacheable
-                && still_quiet(self.settled_replicasets.get(uid(rs)), now).is_some_and(|r| same_inputs(r, read()))
+                && still_quiet(self.settled_replicasets.get(meta.uid.as_str()), now)
+                    .is_some_and(|r| same_inputs(r, read()))
             {
                 continue;
             }
@@ -294,6 +300,7 @@ impl Controllers {
                 out.extend(adoptions);
                 continue;
             }
+            let pod_values: Vec<&Value> = pods.iter().map(|p| p.value()).collect();
             let mut cx = replicaset::Context {
                 rng: &mut self.rng,
                 now,
@@ -301,13 +308,13 @@ impl Controllers {
                 created_pods: &mut self.created_pods,
                 pod_start: &self.pod_start,
             };
-            let actions = replicaset::sync(rs, pods, &mut cx, write_status);
+            let actions = replicaset::sync(rs.value(), &pod_values, &mut cx, write_status);
             if cacheable && actions.is_empty() {
                 let next = next_available(rs, pods, now);
                 self.settled_replicasets
-                    .insert(uid(rs).to_owned(), (inputs(read()), next));
+                    .insert(meta.uid.clone(), (inputs(read()), next));
             } else {
-                self.settled_replicasets.remove(uid(rs));
+                self.settled_replicasets.remove(meta.uid.as_str());
             }
             out.extend(actions);
         }
@@ -325,47 +332,53 @@ impl Controllers {
 
     fn sync_deployment(
         &mut self,
-        obj: &Value,
+        obj: &Object,
         index: &Index<'_>,
         now: DateTime<Utc>,
         claimed: &mut BTreeSet<String>,
         learnt: &mut bool,
     ) -> Vec<Action> {
-        let generation = i64_at(obj, &["metadata", "generation"]).unwrap_or(0);
-        let observed = i64_at(obj, &["status", "observedGeneration"]).unwrap_or(0);
-        let first_sight = self.seen_generation.get(uid(obj)) != Some(&generation);
+        let meta = &obj.meta;
+        let generation = meta.generation;
+        let observed = meta.observed_generation;
+        let first_sight = self.seen_generation.get(meta.uid.as_str()) != Some(&generation);
         if first_sight {
-            self.seen_generation.insert(uid(obj).to_owned(), generation);
+            self.seen_generation.insert(meta.uid.clone(), generation);
             *learnt = true;
         }
         if generation > observed && first_sight {
             return Vec::new();
         }
-        let orphans = index.orphan_replicasets(namespace(obj));
-        let owned = index.replicasets_of(uid(obj));
+        let orphans = index.orphan_replicasets(&meta.namespace);
+        let owned = index.replicasets_of(&meta.uid);
         let read = || {
             std::iter::once(obj)
                 .chain(owned.iter().copied())
-                .chain(owned.iter().flat_map(|rs| index.pods_of(uid(rs)).iter().copied()))
+                .chain(owned.iter().flat_map(|rs| index.pods_of(&rs.meta.uid).iter().copied()))
         };
         // With no orphan to adopt, a Deployment whose last pass wrote nothing and whose
         // ReplicaSets and pods are unchanged writes nothing again, until its progress
         // deadline passes.
         if orphans.is_empty()
-            && still_quiet(self.settled_deployments.get(uid(obj)), now).is_some_and(|r| same_inputs(r, read()))
+            && still_quiet(self.settled_deployments.get(meta.uid.as_str()), now).is_some_and(|r| same_inputs(r, read()))
         {
             return Vec::new();
         }
         let adoptions = adoption::adopt(obj, "Deployment", orphans, "replicasets", claimed);
         if !adoptions.is_empty() {
-            self.settled_deployments.remove(uid(obj));
+            self.settled_deployments.remove(meta.uid.as_str());
             return adoptions;
         }
-        let d = Deployment::parse(obj);
-        let rss: Vec<ReplicaSet<'_>> = owned.iter().map(|rs| ReplicaSet::parse(rs)).collect();
+        let d = Deployment::parse(obj.value());
+        let rss: Vec<ReplicaSet<'_>> = owned.iter().map(|rs| ReplicaSet::parse(rs.value())).collect();
         let pods: Vec<(&str, &Value)> = owned
             .iter()
-            .flat_map(|rs| index.pods_of(uid(rs)).iter().map(move |p| (uid(rs), *p)))
+            .flat_map(|rs| {
+                index
+                    .pods_of(&rs.meta.uid)
+                    .iter()
+                    .map(move |p| (rs.meta.uid.as_str(), p.value()))
+            })
             .collect();
         let ns = d.namespace;
         let mut work = Work::new(d, rss, pods, now);
@@ -373,9 +386,9 @@ impl Controllers {
         let actions = work.finish(&mut self.rng);
         if actions.is_empty() && orphans.is_empty() {
             self.settled_deployments
-                .insert(uid(obj).to_owned(), (inputs(read()), progress_deadline(obj)));
+                .insert(meta.uid.clone(), (inputs(read()), meta.progress_deadline));
         } else {
-            self.settled_deployments.remove(uid(obj));
+            self.settled_deployments.remove(meta.uid.as_str());
         }
         actions
     }
@@ -390,25 +403,24 @@ impl Controllers {
         due: &mut Option<DateTime<Utc>>,
     ) -> Vec<Action> {
         let mut out = Vec::new();
-        let mut used_ips: BTreeSet<String> = index
-            .pods
-            .iter()
-            .filter_map(|p| str_at(p, &["status", "podIP"]))
-            .map(str::to_owned)
-            .collect();
+        // The IPs in use, gathered when a pod first needs a free one; free ones are handed
+        // out in order, so the search goes on from the last one given.
+        let mut used_ips: Option<BTreeSet<Cow<'_, str>>> = None;
+        let mut next_ip = 0;
         for pod in &index.pods {
-            let pod_uid = uid(pod).to_owned();
-            if is_deleting(pod) {
-                let since = match self.terminating_since.get(&pod_uid) {
+            let meta = &pod.meta;
+            let pod_uid = meta.uid.as_str();
+            if meta.deleting {
+                let since = match self.terminating_since.get(pod_uid) {
                     Some(since) => *since,
                     None => {
-                        self.terminating_since.insert(pod_uid, now);
+                        self.terminating_since.insert(pod_uid.to_owned(), now);
                         *learnt = true;
                         now
                     }
                 };
-                let grace = i64_at(pod, &["metadata", "deletionGracePeriodSeconds"])
-                    .or_else(|| i64_at(pod, &["spec", "terminationGracePeriodSeconds"]))
+                let grace = i64_at(pod.value(), &["metadata", "deletionGracePeriodSeconds"])
+                    .or_else(|| i64_at(pod.value(), &["spec", "terminationGracePeriodSeconds"]))
                     .unwrap_or(30)
                     .max(0);
                 let grace = std::time::Duration::from_secs(grace as u64).min(self.profile.max_grace);
@@ -416,54 +428,68 @@ impl Controllers {
                 if now >= gone {
                     out.push(Action::Remove {
                         resource: "pods",
-                        namespace: namespace(pod).to_owned(),
-                        name: name(pod).to_owned(),
+                        namespace: meta.namespace.clone(),
+                        name: meta.name.clone(),
                     });
                 } else {
                     *due = earliest(*due, Some(gone));
                 }
                 continue;
             }
-            if matches!(kubelet::phase(pod), "Succeeded" | "Failed") {
+            if meta.finished {
                 continue;
             }
-            let pod_rv = str_at(pod, &["metadata", "resourceVersion"]).unwrap_or("");
-            if let Some((settled_rv, next)) = self.settled_pods.get(&pod_uid)
+            let pod_rv = meta.resource_version.as_str();
+            if let Some((settled_rv, next)) = self.settled_pods.get(pod_uid)
                 && settled_rv.as_str() == pod_rv
                 && next.is_none_or(|t| now < t)
             {
                 *due = earliest(*due, *next);
                 continue;
             }
-            let key = (namespace(pod).to_owned(), name(pod).to_owned());
-            let start = match self.pod_start.get(&pod_uid) {
+            let start = match self.pod_start.get(pod_uid) {
                 Some(t) => *t,
                 None => {
+                    let key = (meta.namespace.clone(), meta.name.clone());
                     let t = self
                         .created_pods
                         .remove(&key)
-                        .or_else(|| str_at(pod, &["status", "startTime"]).and_then(parse_time))
+                        .or_else(|| str_at(pod.value(), &["status", "startTime"]).and_then(parse_time))
                         .unwrap_or(now);
-                    self.pod_start.insert(pod_uid.clone(), t);
+                    self.pod_start.insert(pod_uid.to_owned(), t);
                     *learnt = true;
                     t
                 }
             };
-            let next = kubelet::next_status_change(pod, start, now, &self.rules, &self.profile);
+            let next = kubelet::next_status_change(pod.value(), start, now, &self.rules, &self.profile);
             *due = earliest(*due, next);
-            let has_ip = str_at(pod, &["status", "podIP"]).is_some();
-            let ip = match str_at(pod, &["status", "podIP"]) {
-                Some(ip) => ip.to_owned(),
+            let has_ip = meta.pod_ip.is_some();
+            let ip: Cow<'_, str> = match &meta.pod_ip {
+                Some(ip) => Cow::Borrowed(ip.as_str()),
                 None => {
-                    let ip = (0..).map(pod_ip).find(|ip| !used_ips.contains(ip)).unwrap_or_default();
-                    used_ips.insert(ip.clone());
-                    ip
+                    let used = used_ips.get_or_insert_with(|| {
+                        index
+                            .pods
+                            .iter()
+                            .filter_map(|p| p.meta.pod_ip.as_deref())
+                            .map(Cow::Borrowed)
+                            .collect()
+                    });
+                    let ip = match free_ip(used, next_ip) {
+                        Some((ip, after)) => {
+                            next_ip = after;
+                            ip
+                        }
+                        None => String::new(),
+                    };
+                    used.insert(Cow::Owned(ip.clone()));
+                    Cow::Owned(ip)
                 }
             };
-            let status = kubelet::pod_status(pod, start, now, &self.rules, &self.profile, &ip);
-            if pruned(&status) != get(pod, &["status"]).and_then(pruned) {
-                self.settled_pods.remove(&pod_uid);
-                let mut object = (*pod).clone();
+            let status = kubelet::pod_status(pod.value(), start, now, &self.rules, &self.profile, &ip);
+            if pruned(&status) != get(pod.value(), &["status"]).and_then(pruned) {
+                self.settled_pods.remove(pod_uid);
+                let mut object = pod.value().clone();
                 object["status"] = status;
                 out.push(Action::UpdateStatus {
                     resource: "pods",
@@ -472,7 +498,7 @@ impl Controllers {
             } else if has_ip {
                 // The status depends on the pod, its start, the time, the rules and its IP
                 // (a pod without one is given a free one, which depends on the other pods).
-                self.settled_pods.insert(pod_uid, (pod_rv.to_owned(), next));
+                self.settled_pods.insert(pod_uid.to_owned(), (pod_rv.to_owned(), next));
             }
         }
         out
@@ -481,9 +507,9 @@ impl Controllers {
     /// Drops what is remembered about objects that no longer exist.
     fn forget_vanished(&mut self, index: &Index<'_>, now: DateTime<Utc>, learnt: &mut bool) {
         let before = self.remembered();
-        let deployments: BTreeSet<&str> = index.deployments.iter().map(|d| uid(d)).collect();
+        let deployments = uids(&index.deployments);
         self.seen_generation.retain(|u, _| deployments.contains(u.as_str()));
-        let pods: BTreeSet<&str> = index.pods.iter().map(|p| uid(p)).collect();
+        let pods = uids(&index.pods);
         self.pod_start.retain(|u, _| pods.contains(u.as_str()));
         self.terminating_since.retain(|u, _| pods.contains(u.as_str()));
         self.created_pods.retain(|_, at| now - *at < CREATED_POD_MEMORY);
@@ -492,7 +518,7 @@ impl Controllers {
         }
         self.settled_pods.retain(|u, _| pods.contains(u.as_str()));
         self.settled_deployments.retain(|u, _| deployments.contains(u.as_str()));
-        let replicasets: BTreeSet<&str> = index.replicasets.iter().map(|rs| uid(rs)).collect();
+        let replicasets = uids(&index.replicasets);
         self.settled_replicasets.retain(|u, _| replicasets.contains(u.as_str()));
     }
 

@@ -14,11 +14,13 @@
 mod adoption;
 mod deployment;
 mod events;
+mod fasthash;
 mod gc;
 mod index;
 mod json;
 pub mod kubelet;
 mod manager;
+mod meta;
 mod model;
 mod replicaset;
 pub mod template;

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::events::{Subject, normal_event};
+use super::index::Index;
 use super::json::{created, get, i64_at, is_deleting, name, namespace, selector_matches, set, str_at, uid};
 use super::kubelet::{NODE_NAME, is_available, is_ready, phase, ready_since, restarts};
 use super::model::Action;
@@ -17,15 +18,45 @@ use crate::rng::SimRng;
 const BURST_REPLICAS: usize = 500;
 
 /// What the ReplicaSet controller shares across ReplicaSets in one pass.
-pub(crate) struct Context<'c> {
+pub(crate) struct Context<'c, 'i> {
     pub(crate) rng: &'c mut SimRng,
     pub(crate) now: DateTime<Utc>,
     /// Pod names in use, per namespace (stored ones and those created in this pass).
-    pub(crate) pod_names: &'c mut BTreeSet<(String, String)>,
+    pub(crate) pod_names: &'c mut PodNames<'i>,
     /// When each pod created by this controller was created (namespace, name).
     pub(crate) created_pods: &'c mut BTreeMap<(String, String), DateTime<Utc>>,
     /// The precise start of the pods the kubelet knows (by uid).
     pub(crate) pod_start: &'c BTreeMap<String, DateTime<Utc>>,
+}
+
+/// The pod names in use: the stored pods' and those created in this pass.
+pub(crate) struct PodNames<'i> {
+    stored: &'i Index<'i>,
+    /// Names created in this pass, by namespace.
+    created: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl<'i> PodNames<'i> {
+    /// The names of the pods of `stored`.
+    pub(crate) fn new(stored: &'i Index<'i>) -> Self {
+        Self {
+            stored,
+            created: BTreeMap::new(),
+        }
+    }
+
+    /// Whether a pod of `namespace` has this name.
+    pub(crate) fn contains(&self, namespace: &str, name: &str) -> bool {
+        self.stored.pod_exists(namespace, name) || self.created.get(namespace).is_some_and(|n| n.contains(name))
+    }
+
+    /// Records a name given to a pod created in this pass.
+    pub(crate) fn insert(&mut self, namespace: &str, name: &str) {
+        self.created
+            .entry(namespace.to_owned())
+            .or_default()
+            .insert(name.to_owned());
+    }
 }
 
 /// Whether a pod counts towards its ReplicaSet (not terminating, not finished).
@@ -90,7 +121,7 @@ fn new_pod(rs: &Value, name: &str) -> Value {
     })
 }
 
-fn event(cx: &mut Context<'_>, rs: &Value, reason: &str, message: String) -> Action {
+fn event(cx: &mut Context<'_, '_>, rs: &Value, reason: &str, message: String) -> Action {
     let subject = Subject {
         object: rs,
         kind: "ReplicaSet",
@@ -140,7 +171,7 @@ fn status(rs: &Value, pods: &[&Value], now: DateTime<Utc>) -> Value {
 
 /// One pass over one ReplicaSet: create or delete pods, then (unless `write_status` is
 /// false) write its status when it changed. `pods` are the pods it controls.
-pub(crate) fn sync(rs: &Value, pods: &[&Value], cx: &mut Context<'_>, write_status: bool) -> Vec<Action> {
+pub(crate) fn sync(rs: &Value, pods: &[&Value], cx: &mut Context<'_, '_>, write_status: bool) -> Vec<Action> {
     let mut out = Vec::new();
     if !is_deleting(rs) {
         let want = i64_at(rs, &["spec", "replicas"]).unwrap_or(1).max(0) as usize;
@@ -150,11 +181,11 @@ pub(crate) fn sync(rs: &Value, pods: &[&Value], cx: &mut Context<'_>, write_stat
             for _ in 0..(want - active.len()).min(BURST_REPLICAS) {
                 let pod_name = loop {
                     let candidate = format!("{}-{}", name(rs), cx.rng.suffix(5));
-                    if !cx.pod_names.contains(&(ns.clone(), candidate.clone())) {
+                    if !cx.pod_names.contains(&ns, &candidate) {
                         break candidate;
                     }
                 };
-                cx.pod_names.insert((ns.clone(), pod_name.clone()));
+                cx.pod_names.insert(&ns, &pod_name);
                 cx.created_pods.insert((ns.clone(), pod_name.clone()), cx.now);
                 out.push(Action::Create {
                     resource: "pods",

@@ -225,6 +225,7 @@ mod tests {
     use super::*;
     use crate::clock::ClockMode;
     use crate::images::ImageRules;
+    use crate::store::PropagationPolicy;
 
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
@@ -469,6 +470,158 @@ mod tests {
             dumps.push(serde_json::to_string(&store.dump()).unwrap_or_default());
         }
         dumps
+    }
+
+    fn namespaces() -> &'static ResourceType {
+        ResourceType::by_plural("namespaces").unwrap_or(&crate::store::RESOURCES[0])
+    }
+
+    fn pods() -> &'static ResourceType {
+        ResourceType::by_plural("pods").unwrap_or(&crate::store::RESOURCES[0])
+    }
+
+    fn patch_in(store: &Store, ns: &str, name: &str, patch: Value) {
+        let result = store.patch(
+            deployments(),
+            ns,
+            name,
+            crate::store::PatchKind::Strategic,
+            &patch,
+            None,
+            &WriteOptions::new("test"),
+        );
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    fn delete_in(store: &Store, resource: &'static ResourceType, ns: &str, name: &str, policy: PropagationPolicy) {
+        let options = DeleteOptions {
+            propagation: Some(policy),
+            ..DeleteOptions::default()
+        };
+        let result = store.delete(resource, ns, name, &options);
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    /// The actions of every pass over a varied run: several namespaces, every image
+    /// behaviour, `minReadySeconds`, Recreate, a short progress deadline, scaling, pausing,
+    /// background, orphan and foreground deletes, a re-created owner adopting its orphans and
+    /// a pod deleted by hand. `forget` drops every cache of the controllers before each pass.
+    fn varied(seed: u64, forget: bool) -> Vec<String> {
+        let (store, clock, _) = world(seed);
+        let mut controllers = Controllers::new(seed, rules(), profile());
+        for ns in ["alpha", "beta"] {
+            let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+            let result = store.create(namespaces(), "", object, &WriteOptions::new("test"), false);
+            assert!(result.is_ok(), "{result:?}");
+        }
+        let spaces = ["default", "alpha", "beta"];
+        let images = [
+            "nginx:1.25",
+            "nginx:1-crash",
+            "nginx:1-bad-pull",
+            "flaky:1",
+            "nginx:1.25-never-ready",
+        ];
+        let app = |i: usize| (spaces[i % 3], format!("app-{i}"));
+        let create_app = |i: usize| {
+            let (ns, name) = app(i);
+            let mut d = deployment(&name, 1 + (i % 3) as i64, images[i % 5], i64::from(i.is_multiple_of(4)));
+            if i == 9 {
+                d["spec"]["strategy"] = json!({"type": "Recreate"});
+            }
+            if i == 10 {
+                d["spec"]["progressDeadlineSeconds"] = json!(2);
+            }
+            let result = store.create(deployments(), ns, d, &WriteOptions::new("test"), false);
+            assert!(result.is_ok(), "{result:?}");
+        };
+        for i in 0..24 {
+            create_app(i);
+        }
+        let image =
+            |image: &str| json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}]}}}});
+        let mut trace = Vec::new();
+        for step in 0..450 {
+            match step {
+                40 => {
+                    for i in (0..24).filter(|i| i % 3 != 2) {
+                        let (ns, name) = app(i);
+                        patch_in(&store, ns, &name, image("nginx:1.26"));
+                    }
+                }
+                80 => {
+                    patch_in(&store, app(1).0, &app(1).1, json!({"spec": {"replicas": 5}}));
+                    patch_in(&store, app(2).0, &app(2).1, json!({"spec": {"replicas": 0}}));
+                }
+                120 => delete_in(
+                    &store,
+                    deployments(),
+                    app(3).0,
+                    &app(3).1,
+                    PropagationPolicy::Background,
+                ),
+                160 => delete_in(&store, deployments(), app(4).0, &app(4).1, PropagationPolicy::Orphan),
+                170 => create_app(4),
+                200 => delete_in(
+                    &store,
+                    deployments(),
+                    app(5).0,
+                    &app(5).1,
+                    PropagationPolicy::Foreground,
+                ),
+                240 | 250 => {
+                    let victim = store
+                        .snapshot()
+                        .pods
+                        .iter()
+                        .find(|p| {
+                            p.pointer("/metadata/name")
+                                .and_then(Value::as_str)
+                                .is_some_and(|n| n.starts_with("app-6-"))
+                        })
+                        .and_then(|p| p.pointer("/metadata/name").and_then(Value::as_str).map(str::to_owned));
+                    if let Some(name) = victim {
+                        delete_in(&store, pods(), app(6).0, &name, PropagationPolicy::Background);
+                    }
+                }
+                280 => patch_in(&store, app(7).0, &app(7).1, json!({"spec": {"paused": true}})),
+                290 => patch_in(&store, app(7).0, &app(7).1, image("nginx:1.27")),
+                330 => patch_in(&store, app(7).0, &app(7).1, json!({"spec": {"paused": false}})),
+                _ => {}
+            }
+            clock.advance(profile().tick);
+            if forget {
+                controllers.forget_caches();
+            }
+            let actions = controllers.tick(&store.snapshot(), clock.now());
+            trace.extend(actions.iter().map(|a| format!("{step} {a:?}")));
+            for action in actions {
+                let _ = apply_action(&store, action);
+            }
+            store.housekeeping();
+        }
+        trace.push(serde_json::to_string(&store.dump()).unwrap_or_default());
+        trace
+    }
+
+    #[test]
+    fn the_caches_change_no_action_in_a_varied_run() {
+        let cached = varied(31, false);
+        let fresh = varied(31, true);
+        assert!(
+            cached.len() > 500,
+            "only {} actions: the run exercises too little",
+            cached.len()
+        );
+        for (i, (a, b)) in cached.iter().zip(&fresh).enumerate() {
+            assert!(a == b, "action {i} differs:\n{a}\n{b}");
+        }
+        assert_eq!(cached.len(), fresh.len());
+    }
+
+    #[test]
+    fn a_varied_run_is_the_same_from_the_same_seed() {
+        assert!(varied(32, false) == varied(32, false));
     }
 
     #[test]
