@@ -15,7 +15,7 @@ use crate::discovery::DiscoveryCache;
 use crate::pods::get_object;
 use crate::retry::RetryPolicy;
 use crate::settings::ClusterSettings;
-use crate::startup::{StartupError, connect};
+use crate::startup::{Shared, StartupError, connect_shared};
 use crate::status::{WorkloadKind, workload_status};
 use crate::transport::Transport;
 
@@ -49,7 +49,21 @@ impl KubeCluster {
     /// # Errors
     /// [`StartupError::InvalidSetting`] naming the key of the setting at fault.
     pub async fn connect(settings: &ClusterSettings, index: usize, home: Option<&Path>) -> Result<Self, StartupError> {
-        let connection = connect(settings, index, home).await?;
+        Self::connect_shared(settings, index, home, &mut Shared::default()).await
+    }
+
+    /// [`KubeCluster::connect`], sharing kubeconfig files and TLS configurations with the
+    /// other clusters set up with the same `shared`.
+    ///
+    /// # Errors
+    /// As [`KubeCluster::connect`].
+    pub async fn connect_shared(
+        settings: &ClusterSettings,
+        index: usize,
+        home: Option<&Path>,
+        shared: &mut Shared,
+    ) -> Result<Self, StartupError> {
+        let connection = connect_shared(settings, index, home, shared).await?;
         let retry = RetryPolicy::for_request_timeout(settings.request_timeout);
         Ok(Self {
             key: settings.key(),
@@ -80,7 +94,7 @@ impl KubeCluster {
     #[must_use]
     pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
         self.transport = Transport::new(
-            self.transport.client().clone(),
+            self.transport.lazy_client().clone(),
             self.transport.request_timeout(),
             retry,
             self.transport.redactor().clone(),

@@ -10,7 +10,7 @@ use deployer_core::ports::{Cluster, ClusterDirectory};
 
 use crate::cluster::KubeCluster;
 use crate::settings::ClusterSettings;
-use crate::startup::StartupError;
+use crate::startup::{Shared, StartupError};
 
 /// The configured clusters, each with its client built at start-up.
 #[derive(Debug, Default)]
@@ -29,6 +29,7 @@ impl KubeClusters {
         let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
         let mut clusters = BTreeMap::new();
         let mut positions: BTreeMap<ClusterKey, usize> = BTreeMap::new();
+        let mut shared = Shared::default();
         for (index, entry) in settings.iter().enumerate() {
             if let Some(first) = positions.get(&entry.key()) {
                 return Err(StartupError::DuplicateCluster {
@@ -38,7 +39,7 @@ impl KubeClusters {
                 });
             }
             positions.insert(entry.key(), index);
-            let cluster = KubeCluster::connect(entry, index, home.as_deref()).await?;
+            let cluster = KubeCluster::connect_shared(entry, index, home.as_deref(), &mut shared).await?;
             clusters.insert(entry.key(), Arc::new(cluster));
         }
         Ok(Self { clusters })

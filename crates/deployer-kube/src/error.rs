@@ -120,9 +120,11 @@ pub fn is_transient_status(code: u16) -> bool {
 }
 
 /// Removes known secrets (tokens, passwords, keys) from text before it is shown or logged.
+///
+/// Cloning is cheap: clusters configured from the same kubeconfig file share one list.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    secrets: Vec<String>,
+    secrets: std::sync::Arc<[String]>,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -141,7 +143,26 @@ impl Redactor {
         // Longest first, so that a secret containing another is hidden whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
-        Self { secrets }
+        Self {
+            secrets: secrets.into(),
+        }
+    }
+
+    /// This redactor, hiding `more` as well; a clone sharing the list when it already does.
+    #[must_use]
+    pub fn extended(&self, more: Vec<String>) -> Self {
+        if self.covers(more.iter().map(String::as_str)) {
+            return self.clone();
+        }
+        Self::new(self.secrets.iter().cloned().chain(more))
+    }
+
+    /// Whether every secret in `secrets` that is long enough to be hidden is already hidden.
+    pub fn covers<'a>(&self, secrets: impl IntoIterator<Item = &'a str>) -> bool {
+        secrets
+            .into_iter()
+            .filter(|s| s.len() >= 6)
+            .all(|s| self.secrets.iter().any(|known| known == s))
     }
 
     /// `text` with every secret replaced by `[redacted]`.
@@ -260,6 +281,15 @@ mod tests {
             r.clean("auth with s3cr3t-token-value failed (hunter22); ab stays"),
             "auth with [redacted] failed ([redacted]); ab stays"
         );
+    }
+
+    #[test]
+    fn a_redactor_covers_the_secrets_it_hides_and_ignores_short_values() {
+        let r = Redactor::new(["s3cr3t-token-value".to_owned(), "hunter22".to_owned()]);
+        assert!(r.covers(["hunter22", "ab"]));
+        assert!(!r.covers(["another-token"]));
+        let wider = r.extended(vec!["another-token".to_owned()]);
+        assert_eq!(wider.clean("another-token hunter22"), "[redacted] [redacted]");
     }
 
     #[derive(Debug, thiserror::Error)]

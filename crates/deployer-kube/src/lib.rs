@@ -31,6 +31,8 @@ pub mod settings;
 pub mod startup;
 /// Reading workload objects into rollout statuses.
 pub mod status;
+/// TLS configurations shared between clusters; the system's roots read once, when needed.
+pub mod tls;
 /// Sending requests: timeouts and retries around the kube client.
 pub mod transport;
 /// Watching a rollout until it ends.

@@ -13,6 +13,7 @@ use tracing::debug;
 
 use crate::error::{CallError, Redactor, describe, is_tls_failure};
 use crate::retry::{RetryPolicy, parse_retry_after};
+use crate::startup::LazyClient;
 
 /// A successful (2xx) answer.
 #[derive(Debug, Clone)]
@@ -38,7 +39,7 @@ impl Reply {
 /// A kube client with a timeout, a retry policy and a redactor.
 #[derive(Clone)]
 pub struct Transport {
-    client: kube::Client,
+    client: LazyClient,
     request_timeout: Duration,
     retry: RetryPolicy,
     redactor: Redactor,
@@ -54,18 +55,34 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
-    /// Wraps a client.
-    pub fn new(client: kube::Client, request_timeout: Duration, retry: RetryPolicy, redactor: Redactor) -> Self {
+    /// Wraps a client (ready, or put together on first use).
+    pub fn new(
+        client: impl Into<LazyClient>,
+        request_timeout: Duration,
+        retry: RetryPolicy,
+        redactor: Redactor,
+    ) -> Self {
         Self {
-            client,
+            client: client.into(),
             request_timeout,
             retry,
             redactor,
         }
     }
 
-    /// The underlying client (for the watcher).
-    pub fn client(&self) -> &kube::Client {
+    /// The underlying client (for the watcher), put together on first use.
+    ///
+    /// # Errors
+    /// [`CallError::Transport`] when the client cannot be put together.
+    pub fn client(&self) -> Result<&kube::Client, CallError> {
+        self.client.get().map_err(|err| CallError::Transport {
+            message: err.to_string(),
+            retryable: false,
+        })
+    }
+
+    /// The client handle, shared with the transports made from this one.
+    pub fn lazy_client(&self) -> &LazyClient {
         &self.client
     }
 
@@ -127,7 +144,7 @@ impl Transport {
 
     async fn exchange(&self, request: http::Request<Vec<u8>>) -> Result<Reply, CallError> {
         let response = self
-            .client
+            .client()?
             .send(request.map(Body::from))
             .await
             .map_err(|err| self.transport_error(&err))?;

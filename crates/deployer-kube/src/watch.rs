@@ -176,8 +176,11 @@ pub async fn watch_rollout(
             message: format!("{label} has no rollout to wait for"),
         });
     };
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(transport.client().clone(), &workload.namespace, &kind.resource());
+    let client = transport
+        .client()
+        .map_err(|err| err.into_cluster_error(&label))?
+        .clone();
+    let api: Api<DynamicObject> = Api::namespaced_with(client, &workload.namespace, &kind.resource());
     let config = watcher::Config::default()
         .fields(&format!("metadata.name={}", workload.name))
         .timeout(WATCH_TIMEOUT_SECS);

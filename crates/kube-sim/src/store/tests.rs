@@ -482,10 +482,10 @@ fn a_write_wakes_the_watchers_of_its_type_and_namespace_only() {
     assert!(created.is_ok());
     let deployments = rt("deployments");
     let mut in_default = s.subscribe(deployments, Some("default"));
-    let mut in_other = s.subscribe(deployments, Some("other"));
+    let in_other = s.subscribe(deployments, Some("other"));
     let mut everywhere = s.subscribe(deployments, None);
-    let mut configmaps = s.subscribe(rt("configmaps"), None);
-    let mut namespaces = s.subscribe(rt("namespaces"), Some("ignored for cluster-scoped types"));
+    let configmaps = s.subscribe(rt("configmaps"), None);
+    let namespaces = s.subscribe(rt("namespaces"), Some("ignored for cluster-scoped types"));
 
     assert!(
         s.create(deployments, "default", deployment("nginx:1"), &opts(), false)
