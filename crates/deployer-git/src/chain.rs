@@ -7,8 +7,9 @@ use deployer_core::commit::render_message;
 use deployer_core::ports::{CommitOutcome, CommitSpec, FileEdit, RepoError};
 use git2::{Oid, Repository, Signature};
 
-use crate::objects::{self, ReadError};
+use crate::objects::ReadError;
 use crate::paths::RepoPath;
+use crate::staging::Staging;
 
 /// One queued edit.
 #[derive(Clone)]
@@ -98,23 +99,28 @@ impl Chain {
     }
 }
 
-/// Applies every request in order on top of `base`, writing one commit per change.
+/// Applies every request in order on top of `base`, making one commit per change in
+/// `staging` (nothing is written to `repo`: see [`Staging`]).
 ///
 /// # Errors
 /// Only failures that concern the whole batch (the base commit cannot be read); a request's own
 /// failure is its [`Step::Failed`].
 pub fn build_chain(
     repo: &Repository,
+    staging: &mut Staging,
     base: Oid,
     requests: &[Request],
     identity: &Signature<'_>,
     branch: &str,
 ) -> Result<Chain, git2::Error> {
-    repo.find_commit(base)?;
+    let odb = repo.odb()?;
+    if !odb.exists(base) {
+        return Err(git2::Error::from_str(&format!("the base commit {base} is missing")));
+    }
     let mut parent = base;
     let mut steps = Vec::with_capacity(requests.len());
     for request in requests {
-        let step = apply(repo, parent, request, identity, branch);
+        let step = apply(&odb, staging, parent, request, identity, branch);
         if let Step::Committed { sha, .. } = &step {
             parent = *sha;
         }
@@ -123,14 +129,21 @@ pub fn build_chain(
     Ok(Chain { base, steps })
 }
 
-fn apply(repo: &Repository, parent: Oid, request: &Request, identity: &Signature<'_>, branch: &str) -> Step {
+fn apply(
+    odb: &git2::Odb<'_>,
+    staging: &mut Staging,
+    parent: Oid,
+    request: &Request,
+    identity: &Signature<'_>,
+    branch: &str,
+) -> Step {
     let path_text = &request.spec.path;
     let Ok(path) = RepoPath::parse(path_text) else {
         return Step::Failed(RepoError::PathEscapes {
             path: path_text.clone(),
         });
     };
-    let file = match objects::read_file(repo, parent, &path) {
+    let file = match staging.read_file(odb, parent, &path) {
         Ok(file) => file,
         Err(e) => return Step::Failed(read_error(e, path_text, branch)),
     };
@@ -145,7 +158,7 @@ fn apply(repo: &Repository, parent: Oid, request: &Request, identity: &Signature
         };
     }
     let message = render_message(&request.spec);
-    match objects::commit_file(repo, parent, &path, &after, file.mode, identity, &message) {
+    match staging.commit_file(odb, parent, &path, &after, file.mode, identity, &message) {
         Ok(sha) => Step::Committed {
             sha,
             before: file.content,

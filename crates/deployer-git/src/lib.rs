@@ -6,9 +6,10 @@
 //! # How a deployment's commit is made
 //! 1. The remote branch is fetched into `refs/remotes/origin/<branch>` of a **bare** clone.
 //! 2. The file is read from that tip and the edit is applied in memory. No edit, no commit.
-//! 3. A blob, the trees along the file's path and a commit are written (author and committer
-//!    are the configured identity; the message is
-//!    [`deployer_core::commit::render_message`]). Nothing is ever checked out, and the cost
+//! 3. A blob, the trees along the file's path and a commit are made in memory (author and
+//!    committer are the configured identity; the message is
+//!    [`deployer_core::commit::render_message`]); a batch's objects are then written into the
+//!    clone as one pack ([`staging`], [`pack`]). Nothing is ever checked out, and the cost
 //!    does not depend on the size of the repository.
 //! 4. The commit is pushed as `<sha>:refs/heads/<branch>`, never forced (to a bare remote on
 //!    local disk without hooks, in-process: see [`local_push`]). When the remote
@@ -37,10 +38,14 @@
 pub mod backoff;
 /// Chains of commits built for a batch of queued edits.
 pub mod chain;
+/// Keeping the number of packs of the clone and of a local remote small.
+pub mod consolidate;
 /// Pushing to a bare remote on local disk without starting `git`.
 pub mod local_push;
 /// Reading, writing and searching objects without a work tree.
 pub mod objects;
+/// Writing objects straight into a repository as one pack.
+pub mod pack;
 /// Repository-relative paths that cannot escape.
 pub mod paths;
 /// The `ConfigRepo` implementation and its writer task.
@@ -49,6 +54,8 @@ pub mod repo;
 pub mod scrub;
 /// The settings section.
 pub mod settings;
+/// Commits built in memory until they are written as one pack.
+pub mod staging;
 /// Commit message trailers.
 pub mod trailers;
 /// Fetch and push through the `git` program.

@@ -7,13 +7,19 @@
 //! It is used only when nothing would behave differently from `git push`: the remote is a
 //! plain local path and neither the remote has a receive hook nor the clone a `pre-push`
 //! hook. Everything else (ssh, https, `file://`, hooks) goes through [`crate::transport`].
+//!
+//! The remote stays open between pushes. When the chain's objects were already written into
+//! the clone as one pack on top of the remote's current tip ([`StagedPack`]), that pack is
+//! hard-linked (or copied) into the remote as it is; otherwise the objects the remote lacks
+//! are found by walking the new commits (looked up without re-reading the remote's pack
+//! directory on a miss) and written as a new pack ([`crate::pack`]).
 
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use git2::{ErrorCode, ObjectType, Oid, Repository, Tree};
+use git2::{ErrorCode, ObjectType, OdbLookupFlags, Oid, Repository, Tree};
 
+use crate::pack::{self, PackObject, WrittenPack};
 use crate::settings::{RemoteKind, RemoteUrl};
 use crate::transport::PushReply;
 
@@ -29,9 +35,38 @@ const RECEIVE_HOOKS: &[&str] = &[
 ];
 
 /// A bare remote on local disk that may be pushed to in-process.
-#[derive(Debug, Clone)]
+///
+/// It keeps the remote open between pushes (opening a repository loads the list of its
+/// packs); [`LocalRemote::still_usable`] says whether it may still be used for the next one.
 pub struct LocalRemote {
     dir: PathBuf,
+    repo: Repository,
+    /// Device and inode of the directory when it was opened.
+    identity: (u64, u64),
+}
+
+impl std::fmt::Debug for LocalRemote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalRemote").field("dir", &self.dir).finish()
+    }
+}
+
+/// The objects of a chain already written into the clone as one pack, on top of `base`.
+#[derive(Debug, Clone)]
+pub struct StagedPack {
+    /// The commit the chain was built on: the pack holds every object the chain added to it.
+    pub base: Oid,
+    /// The pack.
+    pub pack: WrittenPack,
+    /// The clone's `objects/pack` directory holding it.
+    pub dir: PathBuf,
+}
+
+/// What a push did to the remote's packs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PushEffect {
+    /// Whether a pack was added to the remote.
+    pub pack_added: bool,
 }
 
 impl LocalRemote {
@@ -42,14 +77,30 @@ impl LocalRemote {
             return None;
         }
         let dir = PathBuf::from(url.as_str());
+        let identity = dir_identity(&dir)?;
         let repo = Repository::open_bare(&dir).ok()?;
-        let hooks = repo.path().join("hooks");
-        if RECEIVE_HOOKS.iter().any(|h| is_executable(&hooks.join(h)))
-            || is_executable(&clone_dir.join("hooks").join("pre-push"))
-        {
-            return None;
-        }
-        Some(LocalRemote { dir })
+        let remote = LocalRemote { dir, repo, identity };
+        remote.hookless(clone_dir).then_some(remote)
+    }
+
+    /// Whether this handle may still be used for a push to `url` from `clone_dir`: the same
+    /// directory (not replaced since it was opened), still without hooks.
+    pub fn still_usable(&self, url: &RemoteUrl, clone_dir: &Path) -> bool {
+        url.kind() == RemoteKind::Local
+            && Path::new(url.as_str()) == self.dir
+            && dir_identity(&self.dir) == Some(self.identity)
+            && self.hookless(clone_dir)
+    }
+
+    /// The remote's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn hookless(&self, clone_dir: &Path) -> bool {
+        let hooks = self.repo.path().join("hooks");
+        !(RECEIVE_HOOKS.iter().any(|h| is_executable(&hooks.join(h)))
+            || is_executable(&clone_dir.join("hooks").join("pre-push")))
     }
 
     /// Pushes `head` (a commit of `clone`) to `refs/heads/<branch>` of the remote, as a
@@ -58,7 +109,23 @@ impl LocalRemote {
     /// # Errors
     /// libgit2 failures reading the clone or writing the remote.
     pub fn push(&self, clone: &Repository, head: Oid, branch: &str) -> Result<PushReply, git2::Error> {
-        let remote = Repository::open_bare(&self.dir)?;
+        self.push_staged(clone, head, branch, None).map(|(reply, _)| reply)
+    }
+
+    /// [`LocalRemote::push`], where `staged` (when given) already holds every object `head`
+    /// adds to its base: when the remote's branch is still at that base, the pack is linked
+    /// into the remote as it is, with nothing to look up or compress.
+    ///
+    /// # Errors
+    /// libgit2 failures reading the clone or writing the remote.
+    pub fn push_staged(
+        &self,
+        clone: &Repository,
+        head: Oid,
+        branch: &str,
+        staged: Option<&StagedPack>,
+    ) -> Result<(PushReply, PushEffect), git2::Error> {
+        let remote = &self.repo;
         let refname = format!("refs/heads/{branch}");
         let current = match remote.refname_to_id(&refname) {
             Ok(oid) => Some(oid),
@@ -66,38 +133,69 @@ impl LocalRemote {
             Err(e) => return Err(e),
         };
         if current == Some(head) {
-            return Ok(PushReply::Accepted);
+            return Ok((PushReply::Accepted, PushEffect::default()));
         }
-        if let Some(current) = current {
-            let known = clone.odb()?.exists(current);
-            if !known || !(clone.graph_descendant_of(head, current)?) {
-                return Ok(PushReply::Stale {
-                    detail: "[rejected] (fetch first)".to_owned(),
-                });
+        let objects_dir = remote.path().join("objects");
+        let mut effect = PushEffect::default();
+        match (current, staged) {
+            // The chain was built on the remote's tip: the staged pack is exactly what is new.
+            (Some(current), Some(staged)) if current == staged.base => {
+                pack::share(&staged.pack, &staged.dir, &objects_dir)
+                    .map_err(|e| git2::Error::from_str(&format!("failed to add the pack: {e}")))?;
+                effect.pack_added = true;
             }
-        }
-        let missing = missing_objects(clone, &remote, head, current)?;
-        if !missing.is_empty() {
-            write_pack(clone, &remote, &missing)?;
+            _ => {
+                if let Some(current) = current {
+                    let known = clone.odb()?.exists(current);
+                    if !known || !(clone.graph_descendant_of(head, current)?) {
+                        return Ok((
+                            PushReply::Stale {
+                                detail: "[rejected] (fetch first)".to_owned(),
+                            },
+                            effect,
+                        ));
+                    }
+                }
+                let missing = missing_objects(clone, remote, head, current)?;
+                if !missing.is_empty() {
+                    write_pack(clone, &objects_dir, &missing)?;
+                    effect.pack_added = true;
+                }
+            }
         }
         let moved = match current {
             Some(current) => remote.reference_matching(&refname, head, true, current, "push"),
             None => remote.reference(&refname, head, false, "push"),
         };
         match moved {
-            Ok(_) => Ok(PushReply::Accepted),
-            Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists | ErrorCode::Locked) => {
-                Ok(PushReply::Stale {
+            Ok(_) => Ok((PushReply::Accepted, effect)),
+            Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists | ErrorCode::Locked) => Ok((
+                PushReply::Stale {
                     detail: format!("[remote rejected] (failed to update ref: {})", e.message()),
-                })
-            }
+                },
+                effect,
+            )),
             Err(e) => Err(e),
         }
     }
 }
 
+fn dir_identity(dir: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(dir)
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|m| (m.dev(), m.ino()))
+}
+
 fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Whether the remote has `id`, without re-reading its pack directory on a miss: a false
+/// "missing" (an object in a pack written since the remote was opened) only sends the object
+/// again.
+fn remote_has(remote_odb: &git2::Odb<'_>, id: Oid) -> bool {
+    remote_odb.exists_ext(id, OdbLookupFlags::NO_REFRESH)
 }
 
 /// The commits from `head` back to `base` (excluded) and the trees and blobs they add, that
@@ -117,7 +215,7 @@ fn missing_objects(
     let mut out = Vec::new();
     for oid in walk {
         let commit = clone.find_commit(oid?)?;
-        if remote_odb.exists(commit.id()) {
+        if remote_has(&remote_odb, commit.id()) {
             continue;
         }
         out.push(commit.id());
@@ -140,7 +238,7 @@ fn new_in_tree(
     old: Option<&Tree<'_>>,
     out: &mut Vec<Oid>,
 ) -> Result<(), git2::Error> {
-    if old.is_some_and(|o| o.id() == tree.id()) || remote_odb.exists(tree.id()) {
+    if old.is_some_and(|o| o.id() == tree.id()) || remote_has(remote_odb, tree.id()) {
         return Ok(());
     }
     out.push(tree.id());
@@ -158,7 +256,7 @@ fn new_in_tree(
                 };
                 new_in_tree(clone, remote_odb, &sub, old_sub.as_ref(), out)?;
             }
-            Some(ObjectType::Blob) if !remote_odb.exists(entry.id()) => out.push(entry.id()),
+            Some(ObjectType::Blob) if !remote_has(remote_odb, entry.id()) => out.push(entry.id()),
             // Gitlinks point outside the repository; blobs the remote has need nothing.
             _ => {}
         }
@@ -166,21 +264,19 @@ fn new_in_tree(
     Ok(())
 }
 
-/// Writes `objects` of `clone` into `remote` as one pack (indexed by libgit2).
-fn write_pack(clone: &Repository, remote: &Repository, objects: &[Oid]) -> Result<(), git2::Error> {
-    let mut builder = clone.packbuilder()?;
-    builder.set_threads(1);
-    for oid in objects {
-        builder.insert_object(*oid, None)?;
-    }
-    let mut pack = git2::Buf::new();
-    builder.write_buf(&mut pack)?;
-    let odb = remote.odb()?;
-    let mut writer = odb.packwriter()?;
-    writer
-        .write_all(&pack)
-        .map_err(|e| git2::Error::from_str(&format!("failed to write the pack: {e}")))?;
-    writer.commit()?;
+/// Writes `objects` of `clone` into the object directory `objects_dir` as one pack.
+fn write_pack(clone: &Repository, objects_dir: &Path, objects: &[Oid]) -> Result<(), git2::Error> {
+    let odb = clone.odb()?;
+    let read: Vec<git2::OdbObject<'_>> = objects.iter().map(|oid| odb.read(*oid)).collect::<Result<_, _>>()?;
+    let entries: Vec<PackObject<'_>> = read
+        .iter()
+        .map(|o| PackObject {
+            id: o.id(),
+            kind: o.kind(),
+            data: o.data(),
+        })
+        .collect();
+    pack::write(objects_dir, &entries).map_err(|e| git2::Error::from_str(&e.to_string()))?;
     Ok(())
 }
 
@@ -249,6 +345,76 @@ mod tests {
         let sibling = commit(&clone, Some(seed), "eu/a/apps/web.yaml", b"image: web:v9\n")?;
         assert!(matches!(local.push(&clone, sibling, "main")?, PushReply::Stale { .. }));
         assert_eq!(remote.refname_to_id("refs/heads/main")?, next);
+        Ok(())
+    }
+
+    #[test]
+    fn a_remote_replaced_on_disk_or_given_a_hook_is_not_reused() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let remote_dir = dir.path().join("remote.git");
+        Repository::init_bare(&remote_dir)?;
+        let clone_dir = dir.path().join("clone");
+        Repository::init_bare(&clone_dir)?;
+        let url: RemoteUrl = remote_dir.to_string_lossy().parse()?;
+        let local = LocalRemote::detect(&url, &clone_dir).ok_or("a plain local remote")?;
+        assert!(local.still_usable(&url, &clone_dir));
+        let other: RemoteUrl = dir.path().join("other.git").to_string_lossy().parse()?;
+        assert!(!local.still_usable(&other, &clone_dir), "another remote");
+
+        std::fs::rename(&remote_dir, dir.path().join("old.git"))?;
+        Repository::init_bare(&remote_dir)?;
+        assert!(
+            !local.still_usable(&url, &clone_dir),
+            "a new repository at the same path"
+        );
+
+        let fresh = LocalRemote::detect(&url, &clone_dir).ok_or("a plain local remote")?;
+        let hook = remote_dir.join("hooks").join("update");
+        std::fs::create_dir_all(remote_dir.join("hooks"))?;
+        std::fs::write(&hook, "#!/bin/sh\nexit 0\n")?;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))?;
+        assert!(!fresh.still_usable(&url, &clone_dir), "an update hook");
+        Ok(())
+    }
+
+    #[test]
+    fn a_staged_pack_on_the_remote_tip_is_linked_in_as_it_is() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let remote_dir = dir.path().join("remote.git");
+        let remote = Repository::init_bare(&remote_dir)?;
+        let clone = Repository::init_bare(dir.path().join("clone"))?;
+        let url: RemoteUrl = remote_dir.to_string_lossy().parse()?;
+        let local = LocalRemote::detect(&url, clone.path()).ok_or("a plain local remote")?;
+        let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
+        assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
+
+        let mut staging = crate::staging::Staging::new();
+        let sig = git2::Signature::now("t", "t@example.com")?;
+        let path = RepoPath::parse("eu/a/apps/web.yaml")?;
+        let odb = clone.odb()?;
+        let head = staging.commit_file(
+            &odb,
+            seed,
+            &path,
+            b"image: web:v2\n",
+            git2::FileMode::Blob,
+            &sig,
+            "v2\n",
+        )?;
+        let objects_dir = clone.path().join("objects");
+        let written = pack::write(&objects_dir, &staging.objects())?;
+        let staged = StagedPack {
+            base: seed,
+            pack: written.clone(),
+            dir: objects_dir.join("pack"),
+        };
+        let (reply, effect) = local.push_staged(&clone, head, "main", Some(&staged))?;
+        assert_eq!(reply, PushReply::Accepted);
+        assert!(effect.pack_added);
+        assert!(written.index_path(&remote_dir.join("objects").join("pack")).exists());
+        assert_eq!(remote.refname_to_id("refs/heads/main")?, head);
+        let FileAt { content, .. } = objects::read_file(&remote, head, &path)?;
+        assert_eq!(content, b"image: web:v2\n");
         Ok(())
     }
 

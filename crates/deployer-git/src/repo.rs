@@ -6,6 +6,13 @@
 //! it waits (exponential backoff with jitter), fetches and rebuilds the whole chain on the new
 //! tip, re-applying each edit, up to `push_retries` attempts. Callers being cancelled never
 //! leave a half-done push behind: the writer finishes the batch on its own.
+//!
+//! The writer keeps the clone (and a local remote) open between batches, builds each chain in
+//! memory ([`crate::staging`]) and writes its objects into the clone as one pack, which a push
+//! to a local remote on the same tip links into the remote as it is. Every added pack counts
+//! towards a background consolidation of that repository ([`crate::consolidate`]); handles are
+//! reopened after one, since it deletes packs they may hold open. Readers share the trees the
+//! writer keeps and a few clone handles.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,10 +26,13 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::backoff::backoff_delay;
 use crate::chain::{Chain, Request, build_chain, read_error};
-use crate::local_push::LocalRemote;
+use crate::consolidate::Consolidator;
+use crate::local_push::{LocalRemote, StagedPack};
 use crate::objects;
+use crate::pack;
 use crate::paths::RepoPath;
-use crate::settings::{GitSettings, SettingsError};
+use crate::settings::{GitSettings, RemoteKind, SettingsError};
+use crate::staging::{Staging, TreeCache};
 use crate::transport::{GitCli, PushReply, TransportError};
 
 /// How many commit requests may wait for the writer before callers wait to enqueue.
@@ -80,6 +90,47 @@ struct Shared {
     fetches: FetchLane,
     /// Every fetch run, whoever asked for it.
     fetches_run: AtomicU64,
+    /// What the writer keeps between batches; only locked in blocking sections.
+    writer: std::sync::Mutex<WriterState>,
+    /// Consolidation of the clone's packs (each batch adds one).
+    clone_packs: Arc<Consolidator>,
+    /// Trees kept for the writer and the readers.
+    trees: Arc<TreeCache>,
+    /// Clone handles kept for readers, each with the number of clone consolidations finished
+    /// when it was opened.
+    readers: std::sync::Mutex<Vec<(Repository, u64)>>,
+    /// Consolidation of a local remote's packs (each push in-process adds one).
+    remote_packs: Option<Arc<Consolidator>>,
+}
+
+/// The writer's handles and objects, kept between batches.
+#[derive(Default)]
+struct WriterState {
+    /// The clone, with the number of clone consolidations finished when it was opened.
+    clone: Option<(Repository, u64)>,
+    /// A local remote pushed to in-process, with the number of its consolidations finished
+    /// when it was opened.
+    remote: Option<(LocalRemote, u64)>,
+    /// The objects of the chain being built, and trees kept from earlier batches.
+    staging: Staging,
+    /// The pack holding the objects of the last chain built, with the chain's head.
+    staged: Option<(Oid, StagedPack)>,
+}
+
+/// The clone kept in `slot`, reopened when a consolidation may have deleted packs it holds
+/// open.
+fn clone_repo<'s>(slot: &'s mut Option<(Repository, u64)>, shared: &Shared) -> Result<&'s Repository, RepoError> {
+    let finished = shared.clone_packs.finished();
+    if slot.as_ref().is_none_or(|(_, seen)| *seen != finished) {
+        *slot = None;
+        *slot = Some((open_repo(shared.cli.git_dir())?, finished));
+    }
+    match slot {
+        Some((repo, _)) => Ok(repo),
+        None => Err(RepoError::Internal {
+            message: "the clone could not be opened".to_owned(),
+        }),
+    }
 }
 
 /// Single-flight fetches: one runs at a time, and every caller that arrived before it started
@@ -130,12 +181,24 @@ impl GitConfigRepo {
     pub async fn open(settings: GitSettings) -> Result<Self, OpenError> {
         settings.validate()?;
         let cli = GitCli::new(&settings)?;
+        let clone_packs = Consolidator::new(&settings.clone_dir);
+        let trees = Arc::new(TreeCache::default());
+        let remote_packs = (settings.remote.kind() == RemoteKind::Local)
+            .then(|| Consolidator::new(Path::new(settings.remote.as_str())));
         let shared = Arc::new(Shared {
             cli,
             settings,
             refs_lock: Arc::new(Mutex::new(())),
             fetches: FetchLane::default(),
             fetches_run: AtomicU64::new(0),
+            writer: std::sync::Mutex::new(WriterState {
+                staging: Staging::with_cache(Arc::clone(&trees)),
+                ..WriterState::default()
+            }),
+            clone_packs,
+            trees,
+            readers: std::sync::Mutex::new(Vec::new()),
+            remote_packs,
         });
         let prepared = Arc::clone(&shared);
         tokio::task::spawn_blocking(move || {
@@ -199,17 +262,21 @@ impl GitConfigRepo {
     async fn with_tip<T, F>(&self, work: F) -> Result<T, RepoError>
     where
         T: Send + 'static,
-        F: FnOnce(&Repository, Oid) -> Result<T, RepoError> + Send + 'static,
+        F: FnOnce(&Shared, &Repository, Oid) -> Result<T, RepoError> + Send + 'static,
     {
         let shared = Arc::clone(&self.shared);
         blocking(move || {
-            let repo = open_repo(shared.cli.git_dir())?;
-            let tip = objects::tip(&repo, &shared.cli.tracking_ref())
-                .map_err(internal)?
-                .ok_or_else(|| RepoError::Internal {
-                    message: format!("branch `{}` has not been fetched", shared.settings.branch),
-                })?;
-            work(&repo, tip)
+            let repo = shared.take_reader()?;
+            let result = objects::tip(&repo.0, &shared.cli.tracking_ref())
+                .map_err(internal)
+                .and_then(|tip| {
+                    tip.ok_or_else(|| RepoError::Internal {
+                        message: format!("branch `{}` has not been fetched", shared.settings.branch),
+                    })
+                })
+                .and_then(|tip| work(&shared, &repo.0, tip));
+            shared.give_back_reader(repo);
+            result
         })
         .await?
     }
@@ -224,20 +291,23 @@ impl ConfigRepo for GitConfigRepo {
         }
         let branch = self.shared.settings.branch.to_string();
         let path = path.to_owned();
-        self.with_tip(move |repo, tip| match objects::read_file(repo, tip, &repo_path) {
-            Ok(file) => Ok(Some(RepoFile {
-                path,
-                content: file.content,
-                commit: tip.to_string(),
-            })),
-            Err(objects::ReadError::NotFound) => Ok(None),
-            Err(e) => Err(read_error(e, &path, &branch)),
+        self.with_tip(move |shared, repo, tip| {
+            let odb = repo.odb().map_err(internal)?;
+            match Staging::with_cache(Arc::clone(&shared.trees)).read_file(&odb, tip, &repo_path) {
+                Ok(file) => Ok(Some(RepoFile {
+                    path,
+                    content: file.content,
+                    commit: tip.to_string(),
+                })),
+                Err(objects::ReadError::NotFound) => Ok(None),
+                Err(e) => Err(read_error(e, &path, &branch)),
+            }
         })
         .await
     }
 
     async fn list_app_files(&self) -> Result<Vec<String>, RepoError> {
-        self.with_tip(|repo, tip| objects::list_app_files(repo, tip).map_err(internal))
+        self.with_tip(|_, repo, tip| objects::list_app_files(repo, tip).map_err(internal))
             .await
     }
 
@@ -259,7 +329,7 @@ impl ConfigRepo for GitConfigRepo {
 
     async fn find_commit_with_trailer(&self, key: &str, value: &str) -> Result<Option<String>, RepoError> {
         let (key, value) = (key.to_owned(), value.to_owned());
-        self.with_tip(move |repo, tip| {
+        self.with_tip(move |_, repo, tip| {
             objects::find_commit_with_trailer(repo, tip, &key, &value)
                 .map(|c| c.map(|oid| oid.to_string()))
                 .map_err(internal)
@@ -359,15 +429,87 @@ impl Shared {
     }
 }
 
+/// The most clone handles kept for readers.
+const READERS_KEPT: usize = 4;
+
+impl Shared {
+    /// A clone handle for a reader: a kept one when it is still current, a new one otherwise.
+    fn take_reader(&self) -> Result<(Repository, u64), RepoError> {
+        let finished = self.clone_packs.finished();
+        let kept = self
+            .readers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        match kept {
+            Some((repo, seen)) if seen == finished => Ok((repo, seen)),
+            _ => Ok((open_repo(self.cli.git_dir())?, finished)),
+        }
+    }
+
+    /// Keeps a reader's handle for the next reader.
+    fn give_back_reader(&self, reader: (Repository, u64)) {
+        let mut kept = self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.len() < READERS_KEPT && reader.1 == self.clone_packs.finished() {
+            kept.push(reader);
+        }
+    }
+
+    /// The writer's state; a panic while it was held leaves nothing half-done in it that the
+    /// next batch relies on (staged objects are cleared before every build).
+    fn writer(&self) -> std::sync::MutexGuard<'_, WriterState> {
+        self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Builds the chain on the tracking tip in memory, then writes its objects into the clone as
+/// one pack.
 fn build_at_tip(shared: &Shared, requests: &[Request]) -> Result<Chain, RepoError> {
-    let repo = open_repo(shared.cli.git_dir())?;
-    let tip = objects::tip(&repo, &shared.cli.tracking_ref())
+    let mut guard = shared.writer();
+    let state = &mut *guard;
+    state.staged = None;
+    state.staging.clear();
+    let repo = clone_repo(&mut state.clone, shared)?;
+    let tip = objects::tip(repo, &shared.cli.tracking_ref())
         .map_err(internal)?
         .ok_or_else(|| RepoError::Internal {
             message: format!("branch `{}` has not been fetched", shared.settings.branch),
         })?;
     let identity = Signature::now(&shared.settings.author_name, &shared.settings.author_email).map_err(internal)?;
-    build_chain(&repo, tip, requests, &identity, shared.settings.branch.as_str()).map_err(internal)
+    let built = build_chain(
+        repo,
+        &mut state.staging,
+        tip,
+        requests,
+        &identity,
+        shared.settings.branch.as_str(),
+    )
+    .map_err(internal);
+    let chain = match built {
+        Ok(chain) => chain,
+        Err(e) => {
+            state.staging.clear();
+            return Err(e);
+        }
+    };
+    if let Some(head) = chain.head() {
+        let objects_dir = repo.path().join("objects");
+        let written = pack::write(&objects_dir, &state.staging.objects());
+        state.staging.clear();
+        let written = written.map_err(|e| RepoError::Internal {
+            message: format!("failed to write the new objects: {e}"),
+        })?;
+        state.staged = Some((
+            head,
+            StagedPack {
+                base: tip,
+                pack: written,
+                dir: objects_dir.join("pack"),
+            },
+        ));
+        shared.clone_packs.pack_added();
+    }
+    Ok(chain)
 }
 
 fn contains(shared: &Shared, commit: Oid) -> Result<bool, RepoError> {
@@ -380,7 +522,8 @@ fn contains(shared: &Shared, commit: Oid) -> Result<bool, RepoError> {
 }
 
 fn set_tracking_ref(shared: &Shared, commit: Oid) -> Result<(), RepoError> {
-    let repo = open_repo(shared.cli.git_dir())?;
+    let mut state = shared.writer();
+    let repo = clone_repo(&mut state.clone, shared)?;
     repo.reference(&shared.cli.tracking_ref(), commit, true, "push")
         .map(|_| ())
         .map_err(internal)
@@ -399,15 +542,48 @@ fn fetch_with_quick_retry(cli: &GitCli) -> Result<(), TransportError> {
 /// Pushes `head`: in-process to a local remote where that behaves as `git push` would (see
 /// [`crate::local_push`]), with the `git` program otherwise.
 fn push(shared: &Shared, head: Oid) -> Result<PushReply, TransportError> {
-    if let Some(local) = LocalRemote::detect(&shared.settings.remote, &shared.settings.clone_dir) {
-        let pushed = Repository::open_bare(shared.cli.git_dir())
-            .and_then(|clone| local.push(&clone, head, shared.settings.branch.as_str()));
-        // On a failure `git push` below says what is wrong in its own words (or succeeds).
-        if let Ok(reply) = pushed {
-            return Ok(reply);
-        }
+    if let Some(remote_packs) = &shared.remote_packs
+        && let Some(reply) = push_in_process(shared, remote_packs, head)
+    {
+        return Ok(reply);
     }
     push_with_quick_retry(&shared.cli, head)
+}
+
+/// The in-process push to a local remote, `None` when it does not apply or failed (then `git
+/// push` says what is wrong in its own words, or succeeds).
+fn push_in_process(shared: &Shared, remote_packs: &Arc<Consolidator>, head: Oid) -> Option<PushReply> {
+    let (url, clone_dir) = (&shared.settings.remote, &shared.settings.clone_dir);
+    let mut guard = shared.writer();
+    let state = &mut *guard;
+    let finished = remote_packs.finished();
+    let reusable = state
+        .remote
+        .as_ref()
+        .is_some_and(|(remote, seen)| *seen == finished && remote.still_usable(url, clone_dir));
+    if !reusable {
+        state.remote = None;
+        state.remote = LocalRemote::detect(url, clone_dir).map(|remote| (remote, finished));
+    }
+    let staged = state
+        .staged
+        .as_ref()
+        .filter(|(h, _)| *h == head)
+        .map(|(_, s)| s.clone());
+    let clone = clone_repo(&mut state.clone, shared).ok()?;
+    let (remote, _) = state.remote.as_ref()?;
+    match remote.push_staged(clone, head, shared.settings.branch.as_str(), staged.as_ref()) {
+        Ok((reply, effect)) => {
+            if effect.pack_added {
+                remote_packs.pack_added();
+            }
+            Some(reply)
+        }
+        Err(_) => {
+            state.remote = None;
+            None
+        }
+    }
 }
 
 fn push_with_quick_retry(cli: &GitCli, head: Oid) -> Result<PushReply, TransportError> {

@@ -221,13 +221,27 @@ async fn app_files_are_listed_for_every_region_and_cluster() -> TestResult {
     Ok(())
 }
 
-/// Loose objects in a bare clone (each object an edit writes is one file).
+/// Loose objects in a bare clone (each one a file).
 fn loose_objects(dir: &std::path::Path) -> TestResult<usize> {
     let mut count = 0;
     for fanout in std::fs::read_dir(dir.join("objects"))? {
         let fanout = fanout?;
         if fanout.file_name().len() == 2 {
             count += std::fs::read_dir(fanout.path())?.count();
+        }
+    }
+    Ok(count)
+}
+
+/// Objects in the packs of a bare clone, from the object count of each version 2 index.
+fn packed_objects(dir: &std::path::Path) -> TestResult<usize> {
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir.join("objects").join("pack"))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "idx") {
+            let index = std::fs::read(&path)?;
+            let total = index.get(8 + 255 * 4..8 + 256 * 4).ok_or("short index")?;
+            count += u32::from_be_bytes(total.try_into()?) as usize;
         }
     }
     Ok(count)
@@ -254,7 +268,7 @@ async fn the_objects_an_edit_writes_do_not_depend_on_the_size_of_the_repository(
         let clone = settings.clone_dir.clone();
         let repo = GitConfigRepo::open(settings).await?;
         assert_eq!(repo.list_app_files().await?.len(), if with_bulk { 203 } else { 3 });
-        let before = loose_objects(&clone)?;
+        let before = (loose_objects(&clone)?, packed_objects(&clone)?);
         let outcome = repo
             .commit_edit(&spec(WEB, "01SIZE"), replace("web:v1", "web:v2"))
             .await?;
@@ -262,10 +276,11 @@ async fn the_objects_an_edit_writes_do_not_depend_on_the_size_of_the_repository(
             matches!(outcome, CommitOutcome::Pushed { attempts: 1, .. }),
             "{outcome:?}"
         );
-        written.push(loose_objects(&clone)? - before);
+        assert_eq!(loose_objects(&clone)?, before.0, "no loose object is written");
+        written.push(packed_objects(&clone)? - before.1);
         assert_eq!(world.changed_paths(world.main()?)?, vec![WEB.to_owned()]);
     }
-    // One blob, four trees (root, eu, eu/prod-a, eu/prod-a/apps) and one commit.
+    // One blob, four trees (root, eu, eu/prod-a, eu/prod-a/apps) and one commit, in one pack.
     assert_eq!(written, vec![6, 6]);
     Ok(())
 }
