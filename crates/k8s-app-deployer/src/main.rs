@@ -35,6 +35,13 @@ pub(crate) fn report_error(e: &client::ClientError) -> ExitCode {
     commands::deploy::exit_code_for(e)
 }
 
+/// The most threads for blocking work (the configuration repository's git operations, and the
+/// demo's simulated clusters). A burst of requests each reading the repository used to start a
+/// thread apiece (Tokio allows 512), and every thread costs a stack and soon a malloc arena of
+/// its own; beyond a few per core they add memory, not throughput. Work beyond the limit waits
+/// for a free thread.
+const MAX_BLOCKING_THREADS: usize = 16;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -47,7 +54,11 @@ fn main() -> ExitCode {
             });
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
