@@ -91,7 +91,7 @@ pub struct History {
     dropped_of: HashMap<&'static str, u64>,
     /// The same per resource type and namespace, for watches of one namespace (which are
     /// woken only by changes in it, and so may be far behind the others).
-    dropped_in: HashMap<(&'static str, String), u64>,
+    dropped_in: HashMap<&'static str, HashMap<String, u64>>,
     /// Every change at or below this was dropped by an explicit compaction.
     compacted: u64,
 }
@@ -117,8 +117,13 @@ impl History {
                 self.floor = dropped.rv;
                 self.dropped_of.insert(dropped.resource.plural, dropped.rv);
                 if let Some(namespace) = dropped.object.pointer("/metadata/namespace").and_then(Value::as_str) {
-                    self.dropped_in
-                        .insert((dropped.resource.plural, namespace.to_owned()), dropped.rv);
+                    let in_type = self.dropped_in.entry(dropped.resource.plural).or_default();
+                    match in_type.get_mut(namespace) {
+                        Some(rv) => *rv = dropped.rv,
+                        None => {
+                            in_type.insert(namespace.to_owned(), dropped.rv);
+                        }
+                    }
                 }
             }
         }
@@ -140,7 +145,7 @@ impl History {
     /// from: no change of that type (in that namespace) after it was dropped.
     pub fn floor_of(&self, plural: &'static str, namespace: Option<&str>) -> u64 {
         let dropped = match namespace {
-            Some(ns) => self.dropped_in.get(&(plural, ns.to_owned())),
+            Some(ns) => self.dropped_in.get(plural).and_then(|in_type| in_type.get(ns)),
             None => self.dropped_of.get(plural),
         };
         self.compacted.max(dropped.copied().unwrap_or(0))

@@ -227,7 +227,7 @@ impl Store {
     /// objects does not either.
     pub fn housekeeping(&self) -> bool {
         let mut state = self.lock();
-        let mut last_rv = None;
+        let mut changed = false;
         let now = self.clock.now();
 
         let terminating: Vec<String> = state
@@ -254,9 +254,9 @@ impl Store {
             };
             for key in target {
                 if let Some(resource) = ResourceType::by_plural(key.resource)
-                    && let Some((_, rv)) = Self::persist_removed(&mut state, resource, &key)
+                    && Self::persist_removed(&mut state, resource, &key).is_some()
                 {
-                    last_rv = Some(rv);
+                    changed = true;
                 }
             }
         }
@@ -283,9 +283,9 @@ impl Store {
                 .collect();
             if dependents.is_empty() {
                 if let Some(resource) = ResourceType::by_plural(key.resource)
-                    && let Some((_, rv)) = Self::persist_removed(&mut state, resource, &key)
+                    && Self::persist_removed(&mut state, resource, &key).is_some()
                 {
-                    last_rv = Some(rv);
+                    changed = true;
                 }
                 continue;
             }
@@ -299,8 +299,8 @@ impl Store {
                 let dep_uid = meta_str(&dep, "uid").unwrap_or_default().to_string();
                 let has_own_dependents = state.objects.values().any(|v| owner_uids(v).contains(&dep_uid));
                 if resource.plural != "pods" && !has_own_dependents {
-                    if let Some((_, rv)) = Self::persist_removed(&mut state, resource, &dep_key) {
-                        last_rv = Some(rv);
+                    if Self::persist_removed(&mut state, resource, &dep_key).is_some() {
+                        changed = true;
                     }
                     continue;
                 }
@@ -321,11 +321,11 @@ impl Store {
                     meta.insert("deletionGracePeriodSeconds".into(), json!(0));
                     meta.insert("finalizers".into(), json!(["foregroundDeletion"]));
                 }
-                let (_, rv) = Self::persist_modified(&mut state, resource, dep_key, dep, marked);
-                last_rv = Some(rv);
+                Self::persist_modified(&mut state, resource, dep_key, dep, marked);
+                changed = true;
             }
         }
         drop(state);
-        last_rv.is_some()
+        changed
     }
 }
