@@ -323,14 +323,20 @@ mod tests {
         }
     }
 
+    /// A bare remote and a bare clone under `dir`, and the remote as pushed to in-process.
+    fn remote_and_clone(dir: &Path) -> Result<(Repository, Repository, LocalRemote), Box<dyn std::error::Error>> {
+        let remote_dir = dir.join("remote.git");
+        let remote = Repository::init_bare(&remote_dir)?;
+        let clone = Repository::init_bare(dir.join("clone"))?;
+        let url: RemoteUrl = remote_dir.to_string_lossy().parse()?;
+        let local = LocalRemote::detect(&url, clone.path()).ok_or("a plain local remote is pushed in-process")?;
+        Ok((remote, clone, local))
+    }
+
     #[test]
     fn a_push_moves_the_branch_forward_with_its_objects_and_refuses_a_moved_branch() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let remote_dir = dir.path().join("remote.git");
-        let remote = Repository::init_bare(&remote_dir)?;
-        let clone = Repository::init_bare(dir.path().join("clone"))?;
-        let url: RemoteUrl = remote_dir.to_string_lossy().parse()?;
-        let local = LocalRemote::detect(&url, clone.path()).ok_or("a plain local remote is pushed in-process")?;
+        let (remote, clone, local) = remote_and_clone(dir.path())?;
 
         let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
         assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
@@ -380,11 +386,7 @@ mod tests {
     #[test]
     fn a_staged_pack_on_the_remote_tip_is_linked_in_as_it_is() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let remote_dir = dir.path().join("remote.git");
-        let remote = Repository::init_bare(&remote_dir)?;
-        let clone = Repository::init_bare(dir.path().join("clone"))?;
-        let url: RemoteUrl = remote_dir.to_string_lossy().parse()?;
-        let local = LocalRemote::detect(&url, clone.path()).ok_or("a plain local remote")?;
+        let (remote, clone, local) = remote_and_clone(dir.path())?;
         let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
         assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
 
@@ -411,7 +413,7 @@ mod tests {
         let (reply, effect) = local.push_staged(&clone, head, "main", Some(&staged))?;
         assert_eq!(reply, PushReply::Accepted);
         assert!(effect.pack_added);
-        assert!(written.index_path(&remote_dir.join("objects").join("pack")).exists());
+        assert!(written.index_path(&remote.path().join("objects").join("pack")).exists());
         assert_eq!(remote.refname_to_id("refs/heads/main")?, head);
         let FileAt { content, .. } = objects::read_file(&remote, head, &path)?;
         assert_eq!(content, b"image: web:v2\n");

@@ -285,16 +285,7 @@ mod tests {
 
     fn set_image(store: &Store, name: &str, image: &str) {
         let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}]}}}});
-        let result = store.patch(
-            deployments(),
-            "default",
-            name,
-            crate::store::PatchKind::Strategic,
-            &patch,
-            None,
-            &WriteOptions::new("test"),
-        );
-        assert!(result.is_ok(), "{result:?}");
+        patch_in(store, "default", name, patch);
     }
 
     fn available(store: &Store, name: &str) -> i64 {

@@ -469,17 +469,21 @@ fn changes_of_one_type_and_namespace_skip_the_others_but_report_the_newest_versi
     assert_eq!(top, None);
 }
 
-#[test]
-fn a_write_wakes_the_watchers_of_its_type_and_namespace_only() {
-    let s = store();
+fn create_namespace(s: &Store, name: &str) {
     let created = s.create(
         rt("namespaces"),
         "",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}}),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
         &opts(),
         false,
     );
-    assert!(created.is_ok());
+    assert!(created.is_ok(), "{created:?}");
+}
+
+#[test]
+fn a_write_wakes_the_watchers_of_its_type_and_namespace_only() {
+    let s = store();
+    create_namespace(&s, "other");
     let deployments = rt("deployments");
     let mut in_default = s.subscribe(deployments, Some("default"));
     let in_other = s.subscribe(deployments, Some("other"));
@@ -507,14 +511,7 @@ fn a_write_wakes_the_watchers_of_its_type_and_namespace_only() {
     assert_eq!(in_other.has_changed().ok(), Some(false));
     assert_eq!(everywhere.has_changed().ok(), Some(false));
 
-    let created = s.create(
-        rt("namespaces"),
-        "",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "third"}}),
-        &opts(),
-        false,
-    );
-    assert!(created.is_ok());
+    create_namespace(&s, "third");
     assert_eq!(namespaces.has_changed().ok(), Some(true));
 }
 
@@ -558,14 +555,7 @@ fn churn_of_other_types_does_not_expire_a_quiet_watch() {
 #[test]
 fn churn_in_another_namespace_does_not_expire_a_quiet_namespace_watch() {
     let s = store();
-    let created = s.create(
-        rt("namespaces"),
-        "",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "quiet"}}),
-        &opts(),
-        false,
-    );
-    assert!(created.is_ok());
+    create_namespace(&s, "quiet");
     let deployments = rt("deployments");
     assert!(
         s.create(deployments, "quiet", deployment("nginx:1"), &opts(), false)
