@@ -182,8 +182,10 @@ fn commits(c: &mut Criterion) {
     );
     let path = layout::app_path(&clusters[0], "app-00000");
 
-    // The object writing alone: blob, trees along the path, commit (no ref update, no push).
+    // The object writing alone, as the deployer's writer does it: blob, trees along the path
+    // and commit staged in memory (tip trees cached as between deploys; no pack, no push).
     let repo = or_exit(git2::Repository::open_bare(&remote), "open the remote");
+    let odb = or_exit(repo.odb(), "the remote's object database");
     let tip = or_exit(repo.refname_to_id("refs/heads/main"), "main");
     let signature = or_exit(
         git2::Signature::now("k8s-app-deployer", "deployer@bench.invalid"),
@@ -191,17 +193,20 @@ fn commits(c: &mut Criterion) {
     );
     let repo_path = or_exit(RepoPath::parse(&path).map_err(|_| "unsafe path"), "path");
     let content = layout::manifest("app-00000", "v9");
-    c.bench_function("git/commit_file objects only (1,000-file repository)", |b| {
+    let mut staging = deployer_git::staging::Staging::new();
+    c.bench_function("git/commit_file staged in memory (1,000-file repository)", |b| {
         b.iter(|| {
-            deployer_git::objects::commit_file(
-                &repo,
+            let commit = staging.commit_file(
+                &odb,
                 tip,
                 &repo_path,
                 black_box(content.as_bytes()),
                 git2::FileMode::Blob,
                 &signature,
                 "Deploy app-00000 v9",
-            )
+            );
+            staging.clear();
+            commit
         })
     });
 
