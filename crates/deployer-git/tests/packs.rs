@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::{TestResult, World, git, spec, standard_files};
 use deployer_core::ports::{CommitOutcome, ConfigRepo, EditRejected, FileEdit};
 use deployer_git::GitConfigRepo;
-use deployer_git::consolidate::{PACKS_BEFORE_CONSOLIDATING, pack_count};
+use deployer_git::consolidate::PACKS_BEFORE_CONSOLIDATING;
 
 const WEB: &str = "eu/prod-a/apps/web.yaml";
 const API: &str = "eu/prod-a/apps/api.yaml";
@@ -27,14 +27,29 @@ impl FileEdit for SetTag {
 
 /// Waits until `dir` has at most `limit` packs.
 async fn packs_settle(dir: &Path, limit: usize) -> TestResult<usize> {
+    // A background consolidation deletes the packs it rolled up one by one after writing the
+    // new one: wait until the count is low enough and the pack directory has stopped changing,
+    // so that `git fsck` does not meet a pack halfway through its removal.
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = pack_files(dir)?;
     loop {
-        let count = pack_count(dir)?;
-        if count <= limit || Instant::now() > deadline {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = pack_files(dir)?;
+        let count = now.iter().filter(|name| name.ends_with(".pack")).count();
+        if (count <= limit && now == last) || Instant::now() > deadline {
             return Ok(count);
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        last = now;
     }
+}
+
+/// Every file name in `objects/pack`, sorted.
+fn pack_files(dir: &Path) -> TestResult<Vec<String>> {
+    let mut names = std::fs::read_dir(dir.join("objects").join("pack"))?
+        .map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<Vec<_>, _>>()?;
+    names.sort();
+    Ok(names)
 }
 
 fn fsck(dir: &Path) -> TestResult {
@@ -108,6 +123,7 @@ async fn many_pushes_leave_few_packs_and_repositories_that_git_checks_and_pushes
         world.remote_file(API)?,
         b"kind: Deployment\nimage: registry.example.com/api:v8\n"
     );
+    packs_settle(&world.remote, limit).await?;
     fsck(&world.remote)?;
     Ok(())
 }
