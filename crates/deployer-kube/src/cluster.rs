@@ -12,10 +12,12 @@ use serde_json::Value;
 
 use crate::apply::apply_all;
 use crate::discovery::DiscoveryCache;
+use crate::error::Redactor;
 use crate::pods::get_object;
 use crate::retry::RetryPolicy;
 use crate::settings::ClusterSettings;
-use crate::startup::{Shared, StartupError, connect_shared};
+use crate::shared_watch::NamespaceWatches;
+use crate::startup::{LazyClient, Shared, StartupError, connect_shared};
 use crate::status::{WorkloadKind, workload_status};
 use crate::transport::Transport;
 
@@ -29,6 +31,7 @@ pub struct KubeCluster {
     namespace: String,
     transport: Transport,
     discovery: DiscoveryCache,
+    watches: NamespaceWatches,
     unreachable_timeout: Duration,
 }
 
@@ -64,15 +67,32 @@ impl KubeCluster {
         shared: &mut Shared,
     ) -> Result<Self, StartupError> {
         let connection = connect_shared(settings, index, home, shared).await?;
+        Ok(Self::assemble(
+            settings,
+            connection.client,
+            connection.server,
+            connection.redactor,
+        ))
+    }
+
+    /// A cluster reached through `client`, built elsewhere (another client stack), with the
+    /// pair, namespace and timeouts of `settings`; their kubeconfig or `in_cluster` is not
+    /// read. `server` is the API server's address, for display.
+    pub fn with_client(settings: &ClusterSettings, client: kube::Client, server: impl Into<String>) -> Self {
+        Self::assemble(settings, LazyClient::ready(client), server.into(), Redactor::default())
+    }
+
+    fn assemble(settings: &ClusterSettings, client: LazyClient, server: String, redactor: Redactor) -> Self {
         let retry = RetryPolicy::for_request_timeout(settings.request_timeout);
-        Ok(Self {
+        Self {
             key: settings.key(),
-            server: connection.server,
+            server,
             namespace: settings.namespace.clone(),
-            transport: Transport::new(connection.client, settings.request_timeout, retry, connection.redactor),
+            transport: Transport::new(client, settings.request_timeout, retry, redactor),
             discovery: DiscoveryCache::default(),
+            watches: NamespaceWatches::new(settings.unreachable_timeout),
             unreachable_timeout: settings.unreachable_timeout,
-        })
+        }
     }
 
     /// The `(region, cluster)` pair.
@@ -88,6 +108,12 @@ impl KubeCluster {
     /// How long a rollout watch tries a cluster that does not answer before it fails.
     pub fn unreachable_timeout(&self) -> Duration {
         self.unreachable_timeout
+    }
+
+    /// How many shared rollout watches (one per kind and namespace with rollouts waiting) run
+    /// now.
+    pub fn shared_watches(&self) -> usize {
+        self.watches.running()
     }
 
     /// Uses another retry policy (tests use short ones).
@@ -118,7 +144,7 @@ impl Cluster for KubeCluster {
         workload: &WorkloadRef,
         progress: &ProgressFn,
     ) -> Result<RolloutVerdict, ClusterError> {
-        crate::watch::watch_rollout(&self.transport, workload, progress, self.unreachable_timeout).await
+        self.watches.watch_rollout(&self.transport, workload, progress).await
     }
 
     async fn workload_status(&self, workload: &WorkloadRef) -> Result<Option<WorkloadStatus>, ClusterError> {

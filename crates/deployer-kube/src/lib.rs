@@ -3,8 +3,9 @@
 //!
 //! Start with [`KubeClusters::connect`], which turns the `clusters` settings into one
 //! [`KubeCluster`] each. A cluster applies manifests with server-side apply (field manager
-//! `k8s-app-deployer`), resolving kinds through a cached discovery; follows a rollout with a
-//! watch on the one workload, judged by `kubectl rollout status`'s rule; and explains a stuck
+//! `k8s-app-deployer`), resolving kinds through a cached discovery; follows a rollout through
+//! one watch shared by the rollouts of its namespace (or a watch on the one workload where
+//! that is refused), judged by `kubectl rollout status`'s rule; and explains a stuck
 //! rollout with its pods' waiting reasons. Transient failures are retried with a bounded
 //! backoff, and credentials never appear in errors or logs.
 //!
@@ -27,6 +28,8 @@ pub mod pods;
 pub mod retry;
 /// The `clusters` settings section.
 pub mod settings;
+/// Following the rollouts of a namespace over one shared watch.
+pub mod shared_watch;
 /// Building clients from settings at start-up.
 pub mod startup;
 /// Reading workload objects into rollout statuses.

@@ -1,4 +1,9 @@
-//! Following one workload's rollout until it ends.
+//! Following one workload's rollout until it ends, over a watch of that object alone.
+//!
+//! Rollouts are normally followed through the shared watch of their namespace
+//! ([`crate::shared_watch`]); this watch of the one object is used where the namespace-wide
+//! watch is refused (a token allowed to watch only some names). It also provides the rules
+//! both share: which watch errors are fatal, which are outages, and the unreachable budget.
 //!
 //! A kube-runtime `watcher` on the single object (field selector `metadata.name`) feeds every
 //! observed version to [`rollout_verdict`](deployer_core::rollout::rollout_verdict), the rule
@@ -37,7 +42,7 @@ use crate::transport::Transport;
 
 /// The server-side timeout of one watch request; the watcher then resumes from the last
 /// resource version it saw.
-const WATCH_TIMEOUT_SECS: u32 = 60;
+pub(crate) const WATCH_TIMEOUT_SECS: u32 = 60;
 
 /// The shortest and longest quiet time after which the object is read to check that the
 /// cluster still answers.
@@ -268,7 +273,7 @@ pub async fn watch_rollout(
 }
 
 /// Judges one observed version of the workload; `Some` when the rollout has ended.
-fn observe(
+pub(crate) fn observe(
     kind: WorkloadKind,
     object: serde_json::Value,
     label: &str,

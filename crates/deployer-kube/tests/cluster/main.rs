@@ -4,6 +4,7 @@ mod apply;
 mod resilience;
 mod rollout;
 mod secured;
+mod shared;
 mod startup;
 mod support;
 mod unreachable;

@@ -7,7 +7,7 @@ use deployer_core::rollout::{RolloutVerdict, WorkloadStatus};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams};
 use kube_sim::clock::ClockMode;
-use kube_sim::server::SimOptions;
+use kube_sim::server::{Faults, SimOptions};
 
 use crate::support::{Harness, Recorder, TestResult, deploy, fixture, web, web_app};
 
@@ -193,27 +193,40 @@ async fn the_watch_survives_dropped_connections_and_expired_history() -> TestRes
     );
 
     // Cut the connection and forget the history: the watcher must relist and carry on.
+    let lists = |h: &Harness| {
+        h.sim
+            .control()
+            .requests()
+            .iter()
+            .filter(|r| {
+                let query = r["query"].as_str().unwrap_or_default();
+                r["path"] == "/apis/apps/v1/namespaces/default/deployments" && !query.contains("watch=true")
+            })
+            .count()
+    };
+    let before = lists(&h);
+    // Every new watch is told its resource version is too old until the watcher relists.
+    h.sim.control().set_faults(Faults {
+        expire_watches: true,
+        ..Faults::default()
+    });
     h.sim.control().compact();
     h.sim.control().drop_watches();
+    // The watcher waits out its back-off before it finds the history gone.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while lists(&h) == before && tokio::time::Instant::now() < deadline {
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), &mut watch)
+                .await
+                .is_err()
+        );
+    }
     assert!(
-        tokio::time::timeout(Duration::from_millis(300), &mut watch)
-            .await
-            .is_err()
+        lists(&h) > before,
+        "the watcher relisted after the history expired ({} lists)",
+        lists(&h)
     );
-    let lists = h
-        .sim
-        .control()
-        .requests()
-        .iter()
-        .filter(|r| {
-            let query = r["query"].as_str().unwrap_or_default();
-            r["path"] == "/apis/apps/v1/namespaces/default/deployments" && !query.contains("watch=true")
-        })
-        .count();
-    assert!(
-        lists >= 2,
-        "the watcher relisted after the history expired ({lists} lists)"
-    );
+    h.sim.control().set_faults(Faults::default());
     h.sim.control().resume_controllers();
     let verdict = tokio::time::timeout(Duration::from_secs(20), watch).await??;
     assert!(matches!(verdict, RolloutVerdict::Succeeded { .. }), "{verdict:?}");
