@@ -164,6 +164,17 @@ pub trait ConfigRepo: Send + Sync {
 
     /// Finds a commit on the branch carrying the trailer `key: value` (recent history first).
     async fn find_commit_with_trailer(&self, key: &str, value: &str) -> Result<Option<String>, RepoError>;
+
+    /// Checks that the remote answers (`path` names a file the caller cares about). An
+    /// adapter that can ask the remote without updating its local view should: such a check
+    /// never waits for, nor holds up, the commits being pushed. By default it reads `path`
+    /// after a fetch.
+    ///
+    /// # Errors
+    /// A retryable [`RepoError`] when the remote cannot be reached.
+    async fn probe(&self, path: &str) -> Result<(), RepoError> {
+        self.read_file(path, true).await.map(|_| ())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

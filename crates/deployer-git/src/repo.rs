@@ -336,6 +336,13 @@ impl ConfigRepo for GitConfigRepo {
         })
         .await
     }
+
+    /// Asks the remote for its branch without fetching: no ref of the clone changes, so the
+    /// probe neither waits for the writer nor holds it up.
+    async fn probe(&self, _path: &str) -> Result<(), RepoError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || shared.probe_remote()).await?
+    }
 }
 
 /// The writer: takes batches of waiting requests and lands them.
@@ -369,29 +376,24 @@ async fn land(shared: &Arc<Shared>, requests: Arc<[Request]>) -> Vec<Result<Comm
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        let chain = {
+        // Building, pushing and moving the tracking ref run in one blocking section: a batch
+        // waits for a blocking thread once, not once per step.
+        let (chain, pushed) = {
             let (shared, requests) = (Arc::clone(shared), Arc::clone(&requests));
-            match blocking(move || build_at_tip(&shared, &requests)).await.and_then(|r| r) {
-                Ok(chain) => chain,
+            match blocking(move || build_and_push(&shared, &requests))
+                .await
+                .and_then(|r| r)
+            {
+                Ok(built) => built,
                 Err(e) => return vec![Err(e); count],
             }
         };
-        let Some(head) = chain.head() else {
+        let (Some(head), Some(pushed)) = (chain.head(), pushed) else {
             return chain.landed(attempts);
         };
-        let pushed = {
-            let shared = Arc::clone(shared);
-            blocking(move || push(&shared, head)).await
-        };
         match pushed {
-            Ok(Ok(PushReply::Accepted)) => {
-                let shared = Arc::clone(shared);
-                // The push landed; if the local ref cannot be moved, the next push is refused
-                // as stale and the fetch that follows repairs it.
-                let _ = blocking(move || set_tracking_ref(&shared, head)).await;
-                return chain.landed(attempts);
-            }
-            Ok(Ok(PushReply::Stale { .. })) => {
+            Ok(PushReply::Accepted) => return chain.landed(attempts),
+            Ok(PushReply::Stale { .. }) => {
                 if attempts >= shared.settings.push_retries {
                     return chain.not_landed(&RepoError::PushContention { attempts });
                 }
@@ -410,13 +412,12 @@ async fn land(shared: &Arc<Shared>, requests: Arc<[Request]>) -> Vec<Result<Comm
                     Err(e) => return chain.not_landed(&e),
                 }
             }
-            Ok(Ok(PushReply::Refused { detail })) => {
+            Ok(PushReply::Refused { detail }) => {
                 return chain.not_landed(&RepoError::Unavailable {
                     message: format!("the remote refused the push: {detail}"),
                 });
             }
-            Ok(Err(e)) => return chain.not_landed(&unavailable(e)),
-            Err(e) => return chain.not_landed(&e),
+            Err(e) => return chain.not_landed(&unavailable(e)),
         }
     }
 }
@@ -426,6 +427,22 @@ impl Shared {
     fn fetch(&self) -> Result<(), TransportError> {
         self.fetches_run.fetch_add(1, Ordering::Relaxed);
         fetch_with_quick_retry(&self.cli)
+    }
+
+    /// Whether the remote answers and has the branch, without touching the clone: read
+    /// in-process from a remote on local disk, asked with `git ls-remote` otherwise.
+    fn probe_remote(&self) -> Result<(), RepoError> {
+        let url = &self.settings.remote;
+        if url.kind() == RemoteKind::Local {
+            let branch = format!("refs/heads/{}", self.settings.branch);
+            return Repository::open(url.as_str())
+                .and_then(|remote| remote.refname_to_id(&branch))
+                .map(|_| ())
+                .map_err(|e| RepoError::Unavailable {
+                    message: format!("the remote cannot be read: {}", e.message()),
+                });
+        }
+        self.cli.ls_remote().map_err(unavailable)
     }
 }
 
@@ -460,6 +477,26 @@ impl Shared {
     fn writer(&self) -> std::sync::MutexGuard<'_, WriterState> {
         self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// Builds the chain ([`build_at_tip`]) and, when it made a commit, pushes its head and, once
+/// the push landed, moves the tracking ref to it. The push's answer is `None` when there was
+/// nothing to push.
+fn build_and_push(
+    shared: &Shared,
+    requests: &[Request],
+) -> Result<(Chain, Option<Result<PushReply, TransportError>>), RepoError> {
+    let chain = build_at_tip(shared, requests)?;
+    let Some(head) = chain.head() else {
+        return Ok((chain, None));
+    };
+    let pushed = push(shared, head);
+    if matches!(pushed, Ok(PushReply::Accepted)) {
+        // The push landed; if the local ref cannot be moved, the next push is refused as stale
+        // and the fetch that follows repairs it.
+        let _ = set_tracking_ref(shared, head);
+    }
+    Ok((chain, Some(pushed)))
 }
 
 /// Builds the chain on the tracking tip in memory, then writes its objects into the clone as

@@ -189,6 +189,21 @@ impl GitCli {
         }
     }
 
+    /// Asks the remote for its branch without fetching anything or touching a ref of the
+    /// clone.
+    ///
+    /// # Errors
+    /// [`TransportError`] when the remote could not be reached or git fails or times out.
+    pub fn ls_remote(&self) -> Result<(), TransportError> {
+        let branch = format!("refs/heads/{}", self.branch);
+        let out = self.run("ls-remote", &["ls-remote", "--quiet", "origin", &branch])?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(self.failed("ls-remote", &out.stderr))
+        }
+    }
+
     /// Pushes `sha` to the branch, never forced.
     ///
     /// # Errors

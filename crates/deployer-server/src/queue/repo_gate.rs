@@ -3,8 +3,8 @@
 //! Every step of a deployment but the rollout watch reads the tip of the configuration
 //! branch, so a deployment started while the remote is down fails at once with
 //! `repo_unavailable`. [`RepoGate`] wraps the [`Engine`] the queue runs: before a deployment
-//! runs, it checks that the repository answers (one fetch, shared by every waiting deployment
-//! and reused for [`PROBE_REUSE`]); while it does not, the deployment waits, re-checking every
+//! runs, it checks that the repository answers (one [`ConfigRepo::probe`], shared by every
+//! waiting deployment and reused for [`PROBE_REUSE`]); while it does not, the deployment waits, re-checking every
 //! [`PROBE_INTERVAL`], so that it starts within about a second of the remote's return. A
 //! deployment that has waited `repo_wait` runs anyway, and fails saying the repository is
 //! unavailable.
@@ -47,12 +47,14 @@ pub struct RepoGate {
     wait: Duration,
     /// The last check, read without waiting.
     last: Arc<std::sync::Mutex<Option<Probe>>>,
+    /// The file the last check was made for, for renewals that need no record.
+    last_path: std::sync::Mutex<Option<String>>,
     /// Held while a check runs, so that one runs at a time.
     probing: Arc<Mutex<()>>,
 }
 
 /// Whether a repository answer means "the remote is unreachable".
-fn unreachable(result: &Result<Option<deployer_core::ports::RepoFile>, RepoError>) -> bool {
+fn unreachable(result: &Result<(), RepoError>) -> bool {
     matches!(result, Err(e) if e.retryable())
 }
 
@@ -65,6 +67,7 @@ impl RepoGate {
             store,
             wait,
             last: Arc::new(std::sync::Mutex::new(None)),
+            last_path: std::sync::Mutex::new(None),
             probing: Arc::new(Mutex::new(())),
         }
     }
@@ -73,7 +76,32 @@ impl RepoGate {
         *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether the repository answers a fetch, checking at most once per [`PROBE_REUSE`] (and
+    /// Whether a deployment may start without reading its record: a recent success answers
+    /// (renewed in the background, for the file of the last check, once older than
+    /// [`PROBE_REUSE`]). Otherwise the record is read and the deployment goes through
+    /// [`RepoGate::wait_for_repo`].
+    fn recently_reachable(&self) -> bool {
+        match self.last() {
+            Some(probe) if probe.reachable && probe.at.elapsed() < PROBE_REUSE => true,
+            Some(probe) if probe.reachable && probe.at.elapsed() < PROBE_TRUST => {
+                let path = self
+                    .last_path
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                match path {
+                    Some(path) => {
+                        self.renew_in_background(&path);
+                        true
+                    }
+                    None => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the repository answers a probe, checking at most once per [`PROBE_REUSE`] (and
     /// once at a time) whoever asks. A success younger than [`PROBE_TRUST`] answers at once
     /// and, once older than [`PROBE_REUSE`], is renewed in the background.
     async fn reachable(&self, path: &str) -> bool {
@@ -111,6 +139,7 @@ impl RepoGate {
     /// Waits until the repository answers or `self.wait` passed; returns whether it answers.
     async fn wait_for_repo(&self, record: &DeploymentRecord) -> bool {
         let [path, _] = record.request.target.candidate_paths();
+        *self.last_path.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(path.clone());
         let deadline = Instant::now() + self.wait;
         let mut logged = false;
         loop {
@@ -132,10 +161,11 @@ impl RepoGate {
     }
 }
 
-/// Fetches (reading `path`) and records whether the repository answered.
+/// Probes the remote (see [`ConfigRepo::probe`]: it does not hold up commits) and records
+/// whether it answered.
 async fn check(repo: &dyn ConfigRepo, last: &std::sync::Mutex<Option<Probe>>, path: &str) -> bool {
     let started = Instant::now();
-    let reachable = !unreachable(&repo.read_file(path, true).await);
+    let reachable = !unreachable(&repo.probe(path).await);
     *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Probe { at: started, reachable });
     reachable
 }
@@ -147,6 +177,11 @@ impl Engine for RepoGate {
     }
 
     async fn run(&self, id: DeploymentId) -> Result<DeploymentRecord, DeployError> {
+        // Under steady traffic the check answers from memory: the record is read only when the
+        // deployment may have to wait.
+        if self.recently_reachable() {
+            return self.inner.run(id).await;
+        }
         if let Some(record) = self.store.get_deployment(id).await?
             && !record.status.is_terminal()
             && !self.wait_for_repo(&record).await
@@ -357,6 +392,128 @@ mod tests {
         assert_eq!(
             runs.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len(),
             3
+        );
+    }
+
+    /// A repository that answers probes without fetching, counting both.
+    #[derive(Default)]
+    struct Probed {
+        fetches: AtomicUsize,
+        probes: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl ConfigRepo for Probed {
+        async fn read_file(&self, _: &str, refresh: bool) -> Result<Option<RepoFile>, RepoError> {
+            if refresh {
+                self.fetches.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(None)
+        }
+        async fn list_app_files(&self) -> Result<Vec<String>, RepoError> {
+            Ok(Vec::new())
+        }
+        async fn commit_edit(&self, _: &CommitSpec, _: Arc<dyn FileEdit>) -> Result<CommitOutcome, RepoError> {
+            Err(RepoError::Internal {
+                message: "not used".to_owned(),
+            })
+        }
+        async fn find_commit_with_trailer(&self, _: &str, _: &str) -> Result<Option<String>, RepoError> {
+            Ok(None)
+        }
+        async fn probe(&self, _: &str) -> Result<(), RepoError> {
+            self.probes.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_gate_checks_with_the_repositorys_probe_and_never_fetches() {
+        let remote = Arc::new(Probed::default());
+        let record = queued();
+        let runs = Arc::new(Runs(std::sync::Mutex::new(Vec::new()), record.clone()));
+        let gate = RepoGate::new(
+            runs.clone(),
+            remote.clone(),
+            Arc::new(OneRecord(record)),
+            Duration::from_secs(5),
+        );
+        for _ in 0..3 {
+            assert!(gate.run(DeploymentId::generate(chrono::Utc::now())).await.is_ok());
+            // Older than the reuse window: the next deployment renews the check.
+            tokio::time::sleep(PROBE_REUSE + Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(remote.fetches.load(Ordering::SeqCst), 0, "a check must not fetch");
+        assert_eq!(remote.probes.load(Ordering::SeqCst), 3);
+        assert_eq!(
+            runs.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len(),
+            3
+        );
+    }
+
+    /// A store holding one queued deployment, counting reads of it.
+    struct CountedReads(DeploymentRecord, AtomicUsize);
+
+    #[async_trait]
+    impl Store for CountedReads {
+        async fn insert_deployment(&self, _: &DeploymentRecord, _: &[DeploymentEvent]) -> Result<Inserted, StoreError> {
+            Ok(Inserted::New)
+        }
+        async fn update_deployment(&self, _: &DeploymentRecord, _: &[DeploymentEvent]) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn get_deployment(&self, _: DeploymentId) -> Result<Option<DeploymentRecord>, StoreError> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            Ok(Some(self.0.clone()))
+        }
+        async fn list_deployments(
+            &self,
+            _: &DeploymentFilter,
+            _: &PageRequest,
+        ) -> Result<Vec<DeploymentRecord>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn unfinished_deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn last_deployment(&self, _: &Target, _: Option<Status>) -> Result<Option<DeploymentRecord>, StoreError> {
+            Ok(None)
+        }
+        async fn events(&self, _: DeploymentId, _: i64) -> Result<Vec<DeploymentEvent>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deployments_after_a_recent_success_start_without_reading_their_record() {
+        let remote = Arc::new(Remote::default());
+        let record = queued();
+        let runs = Arc::new(Runs(std::sync::Mutex::new(Vec::new()), record.clone()));
+        let store = Arc::new(CountedReads(record, AtomicUsize::new(0)));
+        let gate = RepoGate::new(runs.clone(), remote.clone(), store.clone(), Duration::from_secs(5));
+        for _ in 0..5 {
+            assert!(gate.run(DeploymentId::generate(chrono::Utc::now())).await.is_ok());
+        }
+        assert_eq!(
+            store.1.load(Ordering::SeqCst),
+            1,
+            "only the first one waits for a check"
+        );
+        // Past the reuse window the check is renewed in the background, still without a read.
+        tokio::time::sleep(PROBE_REUSE + Duration::from_millis(10)).await;
+        assert!(gate.run(DeploymentId::generate(chrono::Utc::now())).await.is_ok());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(store.1.load(Ordering::SeqCst), 1);
+        assert_eq!(remote.fetches.load(Ordering::SeqCst), 2);
+        // Past the trust window the deployment waits for a new check, which needs its record.
+        remote.down.store(true, Ordering::SeqCst);
+        tokio::time::sleep(PROBE_TRUST).await;
+        assert!(gate.run(DeploymentId::generate(chrono::Utc::now())).await.is_ok());
+        assert!(store.1.load(Ordering::SeqCst) >= 2);
+        assert_eq!(
+            runs.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len(),
+            7
         );
     }
 
