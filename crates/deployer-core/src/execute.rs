@@ -23,8 +23,8 @@ use tracing::{info, warn};
 use crate::commit::{commit_spec, render_message};
 use crate::error::DeployError;
 use crate::model::{
-    DeployRequest, DeploymentEvent, DeploymentId, DeploymentRecord, DryRunResult, EventKind, Failure, ImageChange,
-    Method, Phase, Status,
+    ClusterKey, DeployRequest, DeploymentEvent, DeploymentId, DeploymentRecord, DryRunResult, EventKind, Failure,
+    ImageChange, Method, Phase, Status,
 };
 use crate::ports::{
     ApplyOptions, Clock, ClusterDirectory, ClusterError, CommitOutcome, ConfigRepo, EditRejected, EditedManifest,
@@ -284,17 +284,17 @@ impl Executor {
                 }),
             ));
         }
-        if let Some(timeout) = request.timeout {
-            if timeout.is_zero() || timeout > self.settings.max_rollout_timeout {
-                return Err(DeployError::invalid(
-                    "invalid_timeout",
-                    format!("timeout `{}` is out of range", humantime::format_duration(timeout)),
-                    Some(format!(
-                        "use a duration above zero and at most `{}`",
-                        humantime::format_duration(self.settings.max_rollout_timeout)
-                    )),
-                ));
-            }
+        if let Some(timeout) = request.timeout
+            && (timeout.is_zero() || timeout > self.settings.max_rollout_timeout)
+        {
+            return Err(DeployError::invalid(
+                "invalid_timeout",
+                format!("timeout `{}` is out of range", humantime::format_duration(timeout)),
+                Some(format!(
+                    "use a duration above zero and at most `{}`",
+                    humantime::format_duration(self.settings.max_rollout_timeout)
+                )),
+            ));
         }
         let file = self.find_file(request, false).await?;
         let restarted_at = rfc3339(self.ports.clock.now());
@@ -414,19 +414,20 @@ impl Executor {
         }
         // The bytes this run committed (or found current), so that the apply needs no fetch.
         let mut committed: Option<Vec<u8>> = None;
+        // The events of `committed`, when that phase is stored together with `applying`.
+        let mut pending: Vec<DeploymentEvent> = Vec::new();
         if record.phase <= Phase::Committing {
-            if method.applies() {
-                // Git and the cluster stay consistent: a cluster that does not answer gets no
-                // commit it cannot apply.
-                self.ensure_reachable(record).await?;
+            committed = self.commit_step(record, method).await?;
+            let now = self.ports.clock.now();
+            record.enter(Phase::Committed, now);
+            if record.commit_sha.is_some() {
+                pending.push(DeploymentEvent::new(EventKind::Committed, record, now));
             }
-            // Only an interrupted commit step can have pushed without recording it.
-            let resumed = record.phase == Phase::Committing;
-            self.enter(record, Phase::Committing, None).await?;
-            committed = self.commit(record, resumed).await?;
-            let changed = record.commit_sha.is_some();
-            self.enter(record, Phase::Committed, changed.then_some(EventKind::Committed))
-                .await?;
+            if !method.applies() {
+                self.save(record, std::mem::take(&mut pending))
+                    .await
+                    .map_err(Step::Store)?;
+            }
         }
         let unchanged = record.commit_sha.is_none();
         if !method.applies() {
@@ -441,27 +442,39 @@ impl Executor {
                 )
                 .await;
         }
-        let cluster = self.cluster(record)?;
-        let content = match committed {
-            Some(bytes) => bytes,
-            None => self.find_file_retrying(record, true).await?.content,
+        let (cluster, documents) = match self.apply_inputs(record, committed).await {
+            Ok(inputs) => inputs,
+            Err(step) => {
+                // The commit is recorded before the deployment fails.
+                if !pending.is_empty() {
+                    self.save(record, pending).await.map_err(Step::Store)?;
+                }
+                return Err(step);
+            }
         };
-        let documents = self
-            .ports
-            .manifests
-            .documents(&content)
-            .map_err(|e| Step::Fail(edit_failure(&e)))?;
         let workloads = workloads(&documents, cluster.default_namespace());
         if record.phase <= Phase::Applying {
-            self.enter(record, Phase::Applying, None).await?;
+            // `committed` (the pushed commit and its event) and `applying` are stored in one
+            // write, before the apply starts.
+            record.enter(Phase::Applying, self.ports.clock.now());
+            self.save(record, std::mem::take(&mut pending))
+                .await
+                .map_err(Step::Store)?;
             let applied = self
                 .retry_cluster(record, || cluster.apply(&documents, ApplyOptions::default()))
                 .await
                 .map_err(|e| Step::Fail(cluster_failure(&e)))?;
             info!(message = "Manifest applied.", deployment_id = %record.id, objects = applied.len());
-            self.enter(record, Phase::Applied, Some(EventKind::Applied)).await?;
+            // `applied` (with its event) and `rolling_out` are stored in one write, before the
+            // watch starts.
+            let now = self.ports.clock.now();
+            record.enter(Phase::Applied, now);
+            let event = DeploymentEvent::new(EventKind::Applied, record, now);
+            record.enter(Phase::RollingOut, self.ports.clock.now());
+            self.save(record, vec![event]).await.map_err(Step::Store)?;
+        } else {
+            self.enter(record, Phase::RollingOut, None).await?;
         }
-        self.enter(record, Phase::RollingOut, None).await?;
         for workload in &workloads {
             self.watch(record, cluster.as_ref(), workload).await?;
         }
@@ -476,18 +489,74 @@ impl Executor {
         .await
     }
 
-    /// Fails the deployment, before anything is written, when its cluster keeps not answering.
-    async fn ensure_reachable(&self, record: &DeploymentRecord) -> Result<(), Step> {
+    /// The commit step: records `committing`, checks that the cluster answers (when the
+    /// method applies: git and the cluster stay consistent, so a cluster that does not answer
+    /// gets no commit it cannot apply), then commits and pushes. The cluster check and the
+    /// read of the file only read, so they run while `committing` is being stored; nothing is
+    /// pushed before all three are done.
+    async fn commit_step(&self, record: &mut DeploymentRecord, method: Method) -> Result<Option<Vec<u8>>, Step> {
+        // Only an interrupted commit step can have pushed without recording it.
+        let resumed = record.phase == Phase::Committing;
+        let (id, request) = (record.id, record.request.clone());
+        let key = request.target.cluster_key();
+        let reach = async {
+            if method.applies() {
+                self.ensure_reachable(&key).await
+            } else {
+                Ok(())
+            }
+        };
+        // A resumed run reads the file only after looking for its own commit.
+        let read = async {
+            if resumed {
+                None
+            } else {
+                Some(self.find_file_retrying(id, &request, false).await)
+            }
+        };
+        let (reached, stored, file) = tokio::join!(reach, self.enter(record, Phase::Committing, None), read);
+        stored?;
+        reached?;
+        let file = file.transpose()?;
+        self.commit(record, resumed, file).await
+    }
+
+    /// The cluster and the parsed documents to apply: `committed` when this run knows the
+    /// bytes, the file at the freshly fetched tip otherwise.
+    async fn apply_inputs(
+        &self,
+        record: &DeploymentRecord,
+        committed: Option<Vec<u8>>,
+    ) -> Result<(Arc<dyn crate::ports::Cluster>, Vec<serde_json::Value>), Step> {
         let cluster = self.cluster(record)?;
+        let content = match committed {
+            Some(bytes) => bytes,
+            None => self.find_file_retrying(record.id, &record.request, true).await?.content,
+        };
+        let documents = self
+            .ports
+            .manifests
+            .documents(&content)
+            .map_err(|e| Step::Fail(edit_failure(&e)))?;
+        Ok((cluster, documents))
+    }
+
+    /// Fails the deployment, before anything is pushed, when the cluster `key` keeps not
+    /// answering.
+    async fn ensure_reachable(&self, key: &ClusterKey) -> Result<(), Step> {
+        let cluster = self.ports.clusters.cluster(key).ok_or_else(|| {
+            Step::Fail(Failure {
+                code: "cluster_not_found".to_owned(),
+                message: format!("cluster `{key}` is no longer configured"),
+                pods: Vec::new(),
+            })
+        })?;
         let mut attempt = 0;
         while !cluster.reachable().await {
             if attempt >= self.settings.retries {
                 return Err(Step::Fail(Failure {
                     code: "cluster_unreachable".to_owned(),
-                    message: format!(
-                        "cluster unreachable: `{}` did not answer; nothing was committed",
-                        record.request.target.cluster_key()
-                    ),
+                    message: format!("cluster unreachable: `{key}` did not answer; nothing was committed"),
                     pods: Vec::new(),
                 }));
             }
@@ -511,14 +580,19 @@ impl Executor {
     /// Reads the file, at the freshly fetched tip when `fetch` is set (otherwise in the local
     /// view, fetching only when the file is not there), waiting out a repository that is
     /// briefly unavailable.
-    async fn find_file_retrying(&self, record: &DeploymentRecord, fetch: bool) -> Result<RepoFile, Step> {
+    async fn find_file_retrying(
+        &self,
+        id: DeploymentId,
+        request: &DeployRequest,
+        fetch: bool,
+    ) -> Result<RepoFile, Step> {
         let mut attempt = 0;
         loop {
-            match self.find_file(&record.request, fetch).await {
+            match self.find_file(request, fetch).await {
                 Ok(file) => return Ok(file),
                 Err(e) if e.retryable() && attempt < self.settings.retries => {
                     let delay = backoff(self.settings.retry_base_delay, attempt, u64::from(attempt) + 29);
-                    warn!(message = "Configuration repository unavailable; retrying.", deployment_id = %record.id, attempt);
+                    warn!(message = "Configuration repository unavailable; retrying.", deployment_id = %id, attempt);
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
@@ -560,25 +634,33 @@ impl Executor {
     /// process can outlive the deployer). So a resumed deployment looks for its trailer before
     /// editing, and again whenever the edit turns out to change nothing: a file that already
     /// has the image may have it because of its own earlier push.
-    async fn commit(&self, record: &mut DeploymentRecord, resumed: bool) -> Result<Option<Vec<u8>>, Step> {
+    ///
+    /// `read` is the file in the local view when the caller already read it.
+    async fn commit(
+        &self,
+        record: &mut DeploymentRecord,
+        resumed: bool,
+        read: Option<RepoFile>,
+    ) -> Result<Option<Vec<u8>>, Step> {
         let id = record.id.to_string();
-        if resumed {
-            if let Some(sha) = self.find_own_commit(&id).await {
-                info!(message = "Found the commit of an interrupted deployment.", deployment_id = %id, sha = %sha);
-                record.commit_sha = Some(sha);
-                return Ok(None);
-            }
+        if resumed && let Some(sha) = self.find_own_commit(&id).await {
+            info!(message = "Found the commit of an interrupted deployment.", deployment_id = %id, sha = %sha);
+            record.commit_sha = Some(sha);
+            return Ok(None);
         }
         // The local view (as of the last fetch or push) is enough to prepare the commit: the
         // writer re-applies the edit on the fetched tip when the push is refused as stale, and
         // the recorded images are corrected from what it pushed. A resumed run starts from the
         // fetched tip, since its own earlier push may have landed since.
         let restarted_at = rfc3339(self.ports.clock.now());
-        let mut file = self.find_file_retrying(record, resumed).await?;
+        let mut file = match read {
+            Some(file) if !resumed => file,
+            _ => self.find_file_retrying(record.id, &record.request, resumed).await?,
+        };
         let mut preview = self.preview(record, &file, &restarted_at)?;
         if preview.content == file.content && !resumed {
             // "Already current" is never concluded from a view that may be stale.
-            file = self.find_file_retrying(record, true).await?;
+            file = self.find_file_retrying(record.id, &record.request, true).await?;
             preview = self.preview(record, &file, &restarted_at)?;
         }
         record.path = Some(file.path.clone());
@@ -733,13 +815,13 @@ impl Executor {
                         continue;
                     }
                     let seen = rx.borrow_and_update().clone();
-                    if let Some((status, verdict)) = seen {
-                        if last_saved.as_ref() != Some(&(status.clone(), verdict.clone())) {
-                            record.rollout = Some(status.summary(&workload.namespace, &verdict));
-                            self.enter(record, Phase::RollingOut, Some(EventKind::Progress)).await?;
-                            last_saved = Some((status, verdict));
-                            tokio::time::sleep(self.settings.progress_interval).await;
-                        }
+                    if let Some((status, verdict)) = seen
+                        && last_saved.as_ref() != Some(&(status.clone(), verdict.clone()))
+                    {
+                        record.rollout = Some(status.summary(&workload.namespace, &verdict));
+                        self.enter(record, Phase::RollingOut, Some(EventKind::Progress)).await?;
+                        last_saved = Some((status, verdict));
+                        tokio::time::sleep(self.settings.progress_interval).await;
                     }
                 }
             }

@@ -6,6 +6,7 @@ mod support;
 mod commit_links;
 mod deployments;
 mod events;
+mod executor;
 mod openapi;
 mod overview;
 mod queue;
