@@ -145,6 +145,18 @@ pub trait AuditStore: Send + Sync {
     /// Appends an entry (its `seq` is ignored) and returns the `seq` it got.
     async fn append_audit(&self, entry: &AuditEntry) -> Result<i64, StoreError>;
 
+    /// Appends `entries` in order, all or none where the backend allows (SQLite writes them
+    /// in one transaction). By default, one [`AuditStore::append_audit`] after the other.
+    ///
+    /// # Errors
+    /// The first failure; the entries before it may be written.
+    async fn append_audit_batch(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        for entry in entries {
+            self.append_audit(entry).await?;
+        }
+        Ok(())
+    }
+
     /// Entries matching `filter`, newest first.
     async fn query_audit(&self, filter: &AuditFilter, page: &AuditPage) -> Result<Vec<AuditEntry>, StoreError>;
 }

@@ -3,9 +3,10 @@
 //! Writes go through a pool of exactly one connection, and every write transaction starts with
 //! `BEGIN IMMEDIATE`, so writers queue inside the process instead of failing with
 //! `SQLITE_BUSY`; readers use a pool of their own and, thanks to WAL mode, never wait for the
-//! writer. `busy_timeout` covers another process holding the write lock. Deployment updates,
-//! the bulk of the writes, are group-committed: every update waiting when a transaction starts
-//! goes into it (see [`group`]).
+//! writer. `busy_timeout` covers another process holding the write lock. New deployments and
+//! their updates, the bulk of the writes, are group-committed: every write waiting when a
+//! transaction starts goes into it (see [`group`]), and the audit log writes its entries in
+//! batches.
 //!
 //! Durability: the journal is a write-ahead log with `synchronous = NORMAL`. A committed
 //! transaction survives a crash of the process; after a power loss the last transactions
@@ -18,7 +19,7 @@
 
 /// The audit log on SQLite.
 mod audit;
-/// Group commit of deployment updates.
+/// Group commit of deployment inserts and updates.
 mod group;
 /// Pins on SQLite.
 mod pins;
@@ -122,8 +123,10 @@ impl SqliteStore {
         let reader = if in_memory {
             writer.clone()
         } else {
+            // A connection to a local file cannot break: no ping before each read.
             SqlitePoolOptions::new()
                 .max_connections(settings.max_connections.max(1))
+                .test_before_acquire(false)
                 .acquire_timeout(settings.busy_timeout)
                 .connect_with(options)
                 .await
@@ -170,39 +173,13 @@ impl SqliteStore {
         record: &DeploymentRecord,
         events: &[DeploymentEvent],
     ) -> Result<Inserted, StoreError> {
-        let row = DeploymentRow::from_record(record)?;
-        let doing = format!("inserting deployment {}", record.id);
-        let mut tx = self.begin_write(&doing).await?;
-        let inserted = bind_deployment(
-            sqlx::query(
-                "INSERT INTO deployments (release_id, region, cluster, file, status, phase, method, idempotency_key, \
-                 requested_by, created_at, updated_at, finished_at, commit_sha, record, id) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
-            ),
-            &row,
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(self.err(&doing))?
-        .rows_affected();
-        if inserted == 0 {
-            let existing: Option<String> =
-                sqlx::query_scalar("SELECT record FROM deployments WHERE idempotency_key = ?")
-                    .bind(&row.idempotency_key)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(self.err(&doing))?;
-            tx.rollback().await.map_err(self.err(&doing))?;
-            return match existing {
-                Some(json) => Ok(Inserted::Existing(Box::new(decode_record(&json)?))),
-                None => Err(StoreError::Conflict {
-                    message: format!("deployment {} conflicts with another write", record.id),
-                }),
-            };
-        }
-        write_events(&mut tx, &self.scrubber, &self.sinks, record.id, events).await?;
-        tx.commit().await.map_err(self.err(&doing))?;
-        Ok(Inserted::New)
+        let insert = group::Update {
+            id: record.id,
+            row: DeploymentRow::from_record(record)?,
+            events: events.to_vec(),
+            sinks: self.sinks.clone(),
+        };
+        self.updates.insert(insert).await
     }
 
     /// See [`Store::update_deployment`](deployer_core::ports::Store::update_deployment).

@@ -13,6 +13,8 @@ use tokio::sync::mpsc;
 
 /// How many entries wait for the store at most, by default.
 pub const DEFAULT_CAPACITY: usize = 4096;
+/// The most entries written in one batch.
+const BATCH: usize = 128;
 
 /// Counters shared by the handles and the writer task.
 #[derive(Debug, Default)]
@@ -56,13 +58,19 @@ impl AuditLog {
         let writer_store = store.clone();
         let writer_counters = counters.clone();
         tokio::spawn(async move {
-            while let Some(entry) = rx.recv().await {
-                if let Err(error) = writer_store.append_audit(&entry).await {
-                    let n = writer_counters.failed.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n.is_power_of_two() {
+            // Every entry waiting is written in one batch (one transaction on SQLite).
+            let mut batch = Vec::with_capacity(BATCH);
+            while rx.recv_many(&mut batch, BATCH).await > 0 {
+                if let Err(error) = writer_store.append_audit_batch(&batch).await {
+                    let count = batch.len() as u64;
+                    let before = writer_counters.failed.fetch_add(count, Ordering::Relaxed);
+                    let n = before + count;
+                    // Warn at 1, 2, 4, 8… failed entries.
+                    if before.checked_next_power_of_two() != n.checked_next_power_of_two() || n.is_power_of_two() {
                         tracing::warn!(message = "Cannot write to the audit log.", failed = n, %error);
                     }
                 }
+                batch.clear();
             }
         });
         Self {

@@ -1,21 +1,23 @@
-//! Group commit of deployment updates on SQLite.
+//! Group commit of deployment writes on SQLite.
 //!
 //! SQLite has one writer, and every write transaction is a handful of round trips to the
-//! connection's worker thread (`BEGIN IMMEDIATE`, the update, the events and their outbox
-//! entries, `COMMIT`). Under load those round trips, not SQLite, bound how many deployments
-//! can record their phases per second. So updates are handed to one committer task, which
-//! writes every update that is waiting when it starts a transaction in that one transaction:
-//! when updates arrive one at a time nothing changes, and when a fleet of deployments records
-//! its phases at once, dozens share a commit.
+//! connection's worker thread (`BEGIN IMMEDIATE`, the insert or update, the events and their
+//! outbox entries, `COMMIT`). Under load those round trips, not SQLite, bound how many
+//! deployments can be accepted and record their phases per second. So inserts of new
+//! deployments and updates are handed to one committer task, which writes every write that is
+//! waiting when it starts a transaction in that one transaction: when writes arrive one at a
+//! time nothing changes, and when a fleet of deployments is accepted or records its phases at
+//! once, dozens share a commit, and accepting a request never waits for the writer connection
+//! behind a transaction of updates.
 //!
-//! Each caller still gets its own answer, given only after the transaction holding its update
+//! Each caller still gets its own answer, given only after the transaction holding its write
 //! is committed. An update of a deployment that does not exist changes nothing and fails
-//! alone; when the shared transaction fails for any other reason, it is rolled back and each
-//! of its updates is retried in a transaction of its own, so one bad update never fails
-//! another.
+//! alone, and an insert whose idempotency key is taken answers with the deployment holding it;
+//! when the shared transaction fails for any other reason, it is rolled back and each of its
+//! writes is retried in a transaction of its own, so one bad write never fails another.
 //!
 //! The committer runs on a task of its own, so a caller that stops waiting (a cancelled
-//! request) cannot leave a transaction half written: an update handed over is committed or
+//! request) cannot leave a transaction half written: a write handed over is committed or
 //! rolled back whole.
 
 use sqlx::sqlite::SqlitePool;
@@ -23,17 +25,18 @@ use sqlx::{Sqlite, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use deployer_core::model::{DeploymentEvent, DeploymentId};
-use deployer_core::ports::StoreError;
+use deployer_core::ports::{Inserted, StoreError};
 
 use super::{bind_deployment, write_events};
-use crate::columns::DeploymentRow;
+use crate::columns::{DeploymentRow, decode_record};
 use crate::error::Scrubber;
 use crate::outbox::SinkName;
 
-/// The most updates one transaction holds; the rest wait for the next one.
+/// The most writes one transaction holds; the rest wait for the next one.
 const MAX_GROUP: usize = 128;
 
-/// One deployment update waiting for the committer.
+/// One deployment write waiting for the committer: the row of a new deployment or of an
+/// update, with the events written with it.
 pub(super) struct Update {
     pub(super) id: DeploymentId,
     pub(super) row: DeploymentRow,
@@ -41,9 +44,27 @@ pub(super) struct Update {
     pub(super) sinks: Vec<SinkName>,
 }
 
+/// What a write does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Inserts a new deployment.
+    Insert,
+    /// Updates a stored deployment.
+    Update,
+}
+
 struct Job {
+    kind: Kind,
     update: Update,
-    reply: oneshot::Sender<Result<(), StoreError>>,
+    reply: oneshot::Sender<Result<Written, StoreError>>,
+}
+
+/// What a committed write did.
+enum Written {
+    /// The update was written.
+    Updated,
+    /// The insert's answer.
+    Inserted(Inserted),
 }
 
 /// The handle to the committer task; the task ends when the last handle is dropped.
@@ -63,11 +84,26 @@ impl Committer {
 
     /// Writes `update` and waits until the transaction holding it is committed.
     pub(super) async fn write(&self, update: Update) -> Result<(), StoreError> {
+        self.submit(Kind::Update, update).await.map(|_| ())
+    }
+
+    /// Inserts the new deployment of `insert` (unless its idempotency key is taken) and waits
+    /// until the transaction holding it is committed.
+    pub(super) async fn insert(&self, insert: Update) -> Result<Inserted, StoreError> {
+        match self.submit(Kind::Insert, insert).await? {
+            Written::Inserted(inserted) => Ok(inserted),
+            Written::Updated => Err(StoreError::Internal {
+                message: "the history store's writer answered an insert as an update".to_owned(),
+            }),
+        }
+    }
+
+    async fn submit(&self, kind: Kind, update: Update) -> Result<Written, StoreError> {
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Unavailable {
             message: "the history store's writer has stopped; restart the deployer".to_owned(),
         };
-        self.jobs.send(Job { update, reply }).map_err(|_| stopped())?;
+        self.jobs.send(Job { kind, update, reply }).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
@@ -76,14 +112,14 @@ async fn run(pool: SqlitePool, scrubber: Scrubber, mut queue: mpsc::UnboundedRec
     let mut batch = Vec::new();
     while queue.recv_many(&mut batch, MAX_GROUP).await > 0 {
         let results = if batch.len() == 1 {
-            vec![alone(&pool, &scrubber, &batch[0].update).await]
+            vec![alone(&pool, &scrubber, &batch[0]).await]
         } else {
             match together(&pool, &scrubber, &batch).await {
                 Ok(results) => results,
                 Err(_) => {
                     let mut results = Vec::with_capacity(batch.len());
                     for job in &batch {
-                        results.push(alone(&pool, &scrubber, &job.update).await);
+                        results.push(alone(&pool, &scrubber, job).await);
                     }
                     results
                 }
@@ -96,9 +132,11 @@ async fn run(pool: SqlitePool, scrubber: Scrubber, mut queue: mpsc::UnboundedRec
     }
 }
 
-/// What an update did inside a transaction.
+/// What a write did inside a transaction.
 enum Applied {
-    Written,
+    /// Written.
+    Written(Written),
+    /// An update that matched no row: nothing changed.
     NoSuchDeployment,
 }
 
@@ -118,8 +156,16 @@ async fn begin(
         .map_err(|e| scrubber.store_error(doing, &e))
 }
 
+/// Writes one job inside `tx`.
+async fn apply(tx: &mut Transaction<'static, Sqlite>, scrubber: &Scrubber, job: &Job) -> Result<Applied, StoreError> {
+    match job.kind {
+        Kind::Update => update(tx, scrubber, &job.update).await,
+        Kind::Insert => insert(tx, scrubber, &job.update).await,
+    }
+}
+
 /// Writes one update inside `tx`.
-async fn apply(
+async fn update(
     tx: &mut Transaction<'static, Sqlite>,
     scrubber: &Scrubber,
     update: &Update,
@@ -141,35 +187,84 @@ async fn apply(
         return Ok(Applied::NoSuchDeployment);
     }
     write_events(tx, scrubber, &update.sinks, update.id, &update.events).await?;
-    Ok(Applied::Written)
+    Ok(Applied::Written(Written::Updated))
 }
 
-/// One update in a transaction of its own.
-async fn alone(pool: &SqlitePool, scrubber: &Scrubber, update: &Update) -> Result<(), StoreError> {
-    let doing = format!("updating deployment {}", update.id);
+/// Writes one new deployment inside `tx`; when its idempotency key is taken, nothing is
+/// written and the deployment holding the key is the answer.
+async fn insert(
+    tx: &mut Transaction<'static, Sqlite>,
+    scrubber: &Scrubber,
+    insert: &Update,
+) -> Result<Applied, StoreError> {
+    let doing = format!("inserting deployment {}", insert.id);
+    let inserted = bind_deployment(
+        sqlx::query(
+            "INSERT INTO deployments (release_id, region, cluster, file, status, phase, method, idempotency_key, \
+             requested_by, created_at, updated_at, finished_at, commit_sha, record, id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+        ),
+        &insert.row,
+    )
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| scrubber.store_error(&doing, &e))?
+    .rows_affected();
+    if inserted == 0 {
+        let existing: Option<String> = sqlx::query_scalar("SELECT record FROM deployments WHERE idempotency_key = ?")
+            .bind(&insert.row.idempotency_key)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(|e| scrubber.store_error(&doing, &e))?;
+        return match existing {
+            Some(json) => Ok(Applied::Written(Written::Inserted(Inserted::Existing(Box::new(
+                decode_record(&json)?,
+            ))))),
+            None => Err(StoreError::Conflict {
+                message: format!("deployment {} conflicts with another write", insert.id),
+            }),
+        };
+    }
+    write_events(tx, scrubber, &insert.sinks, insert.id, &insert.events).await?;
+    Ok(Applied::Written(Written::Inserted(Inserted::New)))
+}
+
+/// One write in a transaction of its own; a write that changes nothing (an update of an
+/// unknown deployment, an insert whose key is taken) is rolled back.
+async fn alone(pool: &SqlitePool, scrubber: &Scrubber, job: &Job) -> Result<Written, StoreError> {
+    let doing = format!("writing deployment {}", job.update.id);
     let mut tx = begin(pool, scrubber, &doing).await?;
-    match apply(&mut tx, scrubber, update).await? {
-        Applied::Written => tx.commit().await.map_err(|e| scrubber.store_error(&doing, &e)),
-        Applied::NoSuchDeployment => {
+    match apply(&mut tx, scrubber, job).await {
+        Ok(Applied::Written(Written::Inserted(Inserted::Existing(existing)))) => {
             tx.rollback().await.map_err(|e| scrubber.store_error(&doing, &e))?;
-            Err(no_such_deployment(update.id))
+            Ok(Written::Inserted(Inserted::Existing(existing)))
         }
+        Ok(Applied::Written(written)) => {
+            tx.commit().await.map_err(|e| scrubber.store_error(&doing, &e))?;
+            Ok(written)
+        }
+        Ok(Applied::NoSuchDeployment) => {
+            tx.rollback().await.map_err(|e| scrubber.store_error(&doing, &e))?;
+            Err(no_such_deployment(job.update.id))
+        }
+        // The transaction is rolled back when dropped.
+        Err(e) => Err(e),
     }
 }
 
-/// Every update of `batch` in one transaction; an error means nothing was written.
+/// Every write of `batch` in one transaction; an error means nothing was written.
 async fn together(
     pool: &SqlitePool,
     scrubber: &Scrubber,
     batch: &[Job],
-) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-    let doing = format!("updating {} deployments", batch.len());
+) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
+    let doing = format!("writing {} deployments", batch.len());
     let mut tx = begin(pool, scrubber, &doing).await?;
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
-        // An update that matched no row changed nothing: the others can still commit.
-        results.push(match apply(&mut tx, scrubber, &job.update).await? {
-            Applied::Written => Ok(()),
+        // A write that changed nothing leaves the others free to commit.
+        results.push(match apply(&mut tx, scrubber, job).await? {
+            Applied::Written(written) => Ok(written),
             Applied::NoSuchDeployment => Err(no_such_deployment(job.update.id)),
         });
     }

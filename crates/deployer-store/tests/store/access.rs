@@ -227,6 +227,36 @@ fn audit(secs: i64, identity: &str, action: &str, outcome: AuditOutcome) -> Audi
         .with_client_ip(IpAddr::from([10, 0, 0, 1]))
 }
 
+pub(crate) async fn audit_batches_are_appended_in_order_after_single_entries<H: Harness>(h: &H) {
+    let s = store(h).await;
+    let first = audit(1, "ci/AbCdEfGh", "deploy", AuditOutcome::Allowed);
+    let single = ok(s.append_audit(&first).await);
+    let batch: Vec<AuditEntry> = (2..6)
+        .map(|i| audit(i, "alice/ZyXwVuTs", "rollback", AuditOutcome::Allowed))
+        .collect();
+    ok(s.append_audit_batch(&batch).await);
+    ok(s.append_audit_batch(&[]).await);
+    let read = ok(s
+        .query_audit(
+            &AuditFilter::default(),
+            &AuditPage {
+                limit: 100,
+                before: None,
+            },
+        )
+        .await);
+    assert_eq!(read.len(), 5);
+    let oldest_first: Vec<&AuditEntry> = read.iter().rev().collect();
+    assert_eq!(oldest_first[0].seq, single);
+    assert!(oldest_first.windows(2).all(|w| w[0].seq < w[1].seq), "seq increases");
+    for (stored, sent) in oldest_first[1..].iter().zip(&batch) {
+        assert_eq!(
+            (stored.at, &stored.identity, &stored.action),
+            (sent.at, &sent.identity, &sent.action)
+        );
+    }
+}
+
 pub(crate) async fn audit_entries_are_filtered_and_paged_newest_first<H: Harness>(h: &H) {
     let s = store(h).await;
     let mut entries = vec![

@@ -34,6 +34,7 @@ macro_rules! behaviour_suite {
             tokens_are_stored_found_by_hash_and_revoked,
             token_commands_issue_authenticate_and_revoke,
             audit_entries_are_filtered_and_paged_newest_first,
+            audit_batches_are_appended_in_order_after_single_entries,
             pins_are_set_once_read_listed_and_removed,
             triggers_are_recorded_paged_and_found_by_dedup_key,
             releases_are_created_and_read_back,
