@@ -138,11 +138,8 @@ pub(crate) fn without_managed_fields(obj: &Value) -> Value {
 /// were. `new.metadata.managedFields`, when the client sent a non-empty list, replaces the
 /// stored entries (`[{}]` clears them), as the API server allows.
 pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, subresource: Option<&str>, now: &str) {
-    let sent = new
-        .pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-        .cloned();
-    let mut entries = match (&sent, old) {
+    let sent = new.pointer("/metadata/managedFields").and_then(Value::as_array);
+    let mut entries = match (sent, old) {
         (Some(items), _) if items.iter().all(|i| i.as_object().is_some_and(Map::is_empty)) && !items.is_empty() => {
             Vec::new()
         }
@@ -152,10 +149,9 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, subres
     };
     let kind = new.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
     let walker = Walker { kind: &kind };
-    let before = old
-        .map(|o| strip_untracked(&without_managed_fields(o)))
-        .unwrap_or_else(|| json!({}));
-    let after = strip_untracked(&without_managed_fields(new));
+    // `strip_untracked` drops `managedFields` with the other system metadata.
+    let before = old.map(strip_untracked).unwrap_or_else(|| json!({}));
+    let after = strip_untracked(new);
     let cmp = walker.compare(&before, &after);
     let changed = cmp.added.union(&cmp.modified);
     for entry in &mut entries {

@@ -8,7 +8,7 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -19,6 +19,12 @@ use crate::images::Behaviour;
 use crate::store::{
     CONTROLLER_MANAGER, DeleteOptions, FieldValidation, ResourceType, Store, StoreError, Subresource, WriteOptions,
 };
+
+/// How long the controller loop writes before it offers its CPU to other threads. Its writes
+/// take the store's lock for a few microseconds each; a thread preempted inside that section
+/// (its time slice used up) stalls every request until it runs again. Yielding between
+/// writes, outside the lock, well within a time slice, lets it give way there instead.
+const YIELD_EVERY: Duration = Duration::from_micros(200);
 
 /// At most this many ticks run for one manual `advance`; longer advances take larger steps.
 const MAX_TICKS_PER_ADVANCE: u64 = 20_000;
@@ -93,14 +99,14 @@ fn apply_action(store: &Store, action: Action) -> Result<(), StoreError> {
             object,
         } => {
             let rt = resource(plural).ok_or_else(|| unknown(plural))?;
-            store.create(rt, &namespace_of(&object), object, &options, true)?;
+            store.create_shared(rt, &namespace_of(&object), object, &options, true)?;
         }
         Action::Update {
             resource: plural,
             object,
         } => {
             let rt = resource(plural).ok_or_else(|| unknown(plural))?;
-            store.update(rt, &namespace_of(&object), &name_of(&object), object, None, &options)?;
+            store.update_shared(rt, &namespace_of(&object), &name_of(&object), object, None, &options)?;
         }
         Action::UpdateStatus {
             resource: plural,
@@ -108,7 +114,7 @@ fn apply_action(store: &Store, action: Action) -> Result<(), StoreError> {
         } => {
             let rt = resource(plural).ok_or_else(|| unknown(plural))?;
             let (ns, name) = (namespace_of(&object), name_of(&object));
-            store.update(rt, &ns, &name, object, Some(Subresource::Status), &options)?;
+            store.update_shared(rt, &ns, &name, object, Some(Subresource::Status), &options)?;
         }
         Action::Delete {
             resource: plural,
@@ -176,10 +182,17 @@ impl Engine {
         if may_skip && can_skip(*quiet, store.current_rv(), clock.now()) {
             return false;
         }
+        // Start the snapshot (a section under the store's lock) on a fresh time slice.
+        std::thread::yield_now();
         let (snapshot, rv) = store.snapshot_with_rv();
         let actions = controllers.tick(&snapshot, clock.now());
         drop(snapshot);
+        let mut running_since = Instant::now();
         for action in actions {
+            if running_since.elapsed() >= YIELD_EVERY {
+                std::thread::yield_now();
+                running_since = Instant::now();
+            }
             if let Err(error) = apply_action(store, action) {
                 tracing::debug!(message = "Dropped a controller write.", error = %error, kind = error.kind());
             }

@@ -109,8 +109,9 @@ impl History {
         }
     }
 
-    /// Records a change, dropping the oldest when full.
-    pub fn push(&mut self, change: Change) {
+    /// Records a change, dropping the oldest when full. The dropped changes are moved into
+    /// `dropped`, so that the caller can free them once it holds no lock.
+    pub fn push(&mut self, change: Change, dropped_changes: &mut Vec<Change>) {
         self.changes.push_back(change);
         while self.changes.len() > self.limit {
             if let Some(dropped) = self.changes.pop_front() {
@@ -125,6 +126,7 @@ impl History {
                         }
                     }
                 }
+                dropped_changes.push(dropped);
             }
         }
     }

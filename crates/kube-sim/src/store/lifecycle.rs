@@ -32,29 +32,36 @@ impl Store {
         key: Key,
         old: Arc<Value>,
         mut new: Value,
-    ) -> (Value, u64) {
+    ) -> Arc<Value> {
         let rv = state.next_rv();
         meta_mut(&mut new).insert("resourceVersion".into(), Value::String(rv.to_string()));
-        let object = Arc::new(new.clone());
+        let object = Arc::new(new);
         state.objects.insert(key, Arc::clone(&object));
-        state.record(Change::new(rv, EventType::Modified, resource, object, Some(old)));
-        (new, rv)
+        state.record(Change::new(
+            rv,
+            EventType::Modified,
+            resource,
+            Arc::clone(&object),
+            Some(old),
+        ));
+        object
     }
 
     /// Removes an object, recording a DELETED event carrying a fresh resourceVersion.
-    fn persist_removed(state: &mut StateGuard<'_>, resource: &'static ResourceType, key: &Key) -> Option<(Value, u64)> {
+    fn persist_removed(state: &mut StateGuard<'_>, resource: &'static ResourceType, key: &Key) -> Option<Arc<Value>> {
         let old = state.objects.remove(key)?;
         let rv = state.next_rv();
         let mut last = (*old).clone();
         meta_mut(&mut last).insert("resourceVersion".into(), Value::String(rv.to_string()));
+        let last = Arc::new(last);
         state.record(Change::new(
             rv,
             EventType::Deleted,
             resource,
-            Arc::new(last.clone()),
+            Arc::clone(&last),
             Some(old),
         ));
-        Some((last, rv))
+        Some(last)
     }
 
     fn check_delete_preconditions(
@@ -162,9 +169,9 @@ impl Store {
             if options.dry_run || marked == *old {
                 return Ok(DeleteOutcome::Pending(marked));
             }
-            let (object, _) = Self::persist_modified(&mut state, resource, key, old, marked);
+            let object = Self::persist_modified(&mut state, resource, key, old, marked);
             drop(state);
-            return Ok(DeleteOutcome::Pending(object));
+            return Ok(DeleteOutcome::Pending(Arc::unwrap_or_clone(object)));
         }
         if options.dry_run {
             return Ok(DeleteOutcome::Removed((*old).clone()));
@@ -176,7 +183,7 @@ impl Store {
         let removed = Self::persist_removed(&mut state, resource, &key);
         drop(state);
         match removed {
-            Some((object, _)) => Ok(DeleteOutcome::Removed(object)),
+            Some(object) => Ok(DeleteOutcome::Removed(Arc::unwrap_or_clone(object))),
             None => Err(StoreError::NotFound {
                 resource,
                 name: name.to_string(),
@@ -213,7 +220,7 @@ impl Store {
         let removed = Self::persist_removed(&mut state, resource, &Key::new(resource, namespace, name));
         drop(state);
         match removed {
-            Some((object, _)) => Ok(object),
+            Some(object) => Ok(Arc::unwrap_or_clone(object)),
             None => Err(StoreError::NotFound {
                 resource,
                 name: name.to_string(),

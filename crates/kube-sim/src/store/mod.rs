@@ -3,7 +3,10 @@
 //! goes through (defaulting, validation, managed fields, no-op detection, events).
 //!
 //! The store is synchronous: each operation takes the state lock, does its work and releases
-//! it. Objects are indexed by resource type (see [`objects`]), so reading one type never scans
+//! it. A write to an existing object does its costly part (patching, defaulting, validation,
+//! managed fields) between two short lock sections, and persists only if the object did not
+//! change in between (see `write`), so requests and the controller loop do not queue behind
+//! one another's work. Objects are indexed by resource type (see [`objects`]), so reading one type never scans
 //! the others. Watchers learn about new changes through `tokio::sync::watch` channels carrying
 //! the newest resourceVersion, one per resource type and one per (resource type, namespace)
 //! that someone watches, published after the state lock is released; they then read the
@@ -120,6 +123,9 @@ struct Announce<'a> {
     /// The newest resourceVersion per resource type and namespace changed (namespace empty
     /// for cluster-scoped objects); a write touches one or a few, so a list beats a map.
     touched: Vec<(WakeKey, u64)>,
+    /// Changes the history let go of under the lock, freed after it is released (freeing an
+    /// object is a walk over all of it).
+    dropped: Vec<Change>,
 }
 
 impl Announce<'_> {
@@ -195,6 +201,7 @@ impl Store {
             announce: Announce {
                 store: self,
                 touched: Vec::new(),
+                dropped: Vec::new(),
             },
         }
     }
@@ -380,7 +387,8 @@ impl StateGuard<'_> {
             ""
         };
         self.announce.touch(change.resource.plural, namespace, change.rv);
-        self.announce.store.history().push(change);
+        let announce = &mut self.announce;
+        announce.store.history().push(change, &mut announce.dropped);
     }
 }
 

@@ -66,7 +66,7 @@ impl Store {
         if let Value::Object(s) = spec {
             s.insert("replicas".into(), json!(replicas));
         }
-        let (object, _) = self.commit(
+        let written = self.commit(
             &mut state,
             Commit {
                 resource,
@@ -80,6 +80,6 @@ impl Store {
                 dry_run: options.dry_run,
             },
         )?;
-        Ok(Self::scale_of(&object))
+        Ok(Self::scale_of(&written))
     }
 }

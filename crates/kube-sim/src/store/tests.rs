@@ -582,3 +582,37 @@ fn churn_in_another_namespace_does_not_expire_a_quiet_namespace_watch() {
         "Deployment changes after {quiet_since} were dropped"
     );
 }
+
+#[test]
+fn concurrent_patches_of_one_object_lose_no_change() {
+    let s = store();
+    let created = s.create(rt("configmaps"), "default", configmap("shared", "0"), &opts(), false);
+    assert!(created.is_ok(), "{created:?}");
+    let start_rv = s.current_rv();
+    let (threads, writes) = (4, 50);
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let s = &s;
+            scope.spawn(move || {
+                for i in 0..writes {
+                    let patch = json!({"data": {format!("t{t}-{i}"): "x"}});
+                    let result = s.patch(
+                        rt("configmaps"),
+                        "default",
+                        "shared",
+                        PatchKind::Merge,
+                        &patch,
+                        None,
+                        &opts(),
+                    );
+                    assert!(result.is_ok(), "{result:?}");
+                }
+            });
+        }
+    });
+    let stored = s.get(rt("configmaps"), "default", "shared").unwrap_or_default();
+    let data = stored.get("data").and_then(Value::as_object).map_or(0, |d| d.len());
+    assert_eq!(data, 1 + threads * writes, "a concurrent write was lost");
+    assert_eq!(s.current_rv(), start_rv + (threads * writes) as u64);
+    assert_eq!(rv(&stored), s.current_rv());
+}

@@ -1,11 +1,16 @@
 //! The write path: create, update, patch (four kinds) and the shared commit step
 //! (defaulting, validation, managed fields, generation, no-op detection, persist, event).
+//!
+//! The commit step is split in two: [`Store::decide`] computes the object to store from the
+//! stored version without the state lock, and `persist` stores it under the lock. Only the
+//! reading of the stored version, the resourceVersion, the uid of a new object and the
+//! persisting itself happen under the lock.
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::fields::{comparable, meta_mut, meta_str, obj_mut, remove_field_path, timestamp};
+use super::fields::{meta_mut, meta_str, obj_mut, remove_field_path, same_but_volatile, timestamp};
 use super::history::{Change, EventType};
 use super::options::{FieldValidation, PatchKind, WriteOptions, WriteOutcome};
 use super::resources::{ResourceType, Subresource};
@@ -181,10 +186,27 @@ pub(super) struct Commit<'a> {
     pub(super) dry_run: bool,
 }
 
+/// What the commit step decided for a write, before anything is persisted.
+pub(super) enum Decided {
+    /// The write changes nothing: the stored object.
+    Unchanged(Arc<Value>),
+    /// A dry run: the object as it would be stored.
+    DryRun(Value),
+    /// The object to store (without its resourceVersion), or to remove for good when
+    /// `remove_now` (a deletion whose last finalizer went away).
+    Persist { new: Value, remove_now: bool },
+}
+
 impl Store {
-    /// The single commit step every write ends in. Returns the resulting object and whether it
-    /// changed anything.
-    pub(super) fn commit(&self, state: &mut StateGuard<'_>, c: Commit<'_>) -> Result<(Value, bool), StoreError> {
+    /// The decisions of the commit step: system fields, defaulting, validation, generation,
+    /// managed fields and no-op detection. Reads nothing but its inputs, so it runs without
+    /// the state lock; `uid` draws the uid of a new object (only called for one, from the
+    /// store's generator under the lock, so that uids are drawn in write order).
+    pub(super) fn decide(
+        c: Commit<'_>,
+        now_text: &str,
+        uid: &mut dyn FnMut() -> String,
+    ) -> Result<Decided, StoreError> {
         let Commit {
             resource,
             namespace,
@@ -196,8 +218,6 @@ impl Store {
             managed_fields_done,
             dry_run,
         } = c;
-        let now = self.clock.now();
-        let now_text = timestamp(now);
         {
             let map = obj_mut(&mut new);
             map.insert("apiVersion".into(), Value::String(resource.api_version()));
@@ -225,8 +245,8 @@ impl Store {
                     }
                 }
                 None => {
-                    meta.insert("uid".into(), Value::String(state.rng.uid()));
-                    meta.insert("creationTimestamp".into(), Value::String(now_text.clone()));
+                    meta.insert("uid".into(), Value::String(uid()));
+                    meta.insert("creationTimestamp".into(), Value::String(now_text.to_string()));
                     if resource.tracks_generation() {
                         meta.insert("generation".into(), json!(1));
                     }
@@ -255,12 +275,12 @@ impl Store {
             }
         }
         if !managed_fields_done {
-            patch::record_update(old.as_deref(), &mut new, manager, subresource, &now_text);
+            patch::record_update(old.as_deref(), &mut new, manager, subresource, now_text);
         }
-        if let Some(old) = old.as_deref()
-            && comparable(old) == comparable(&new)
+        if let Some(old) = old.as_ref()
+            && same_but_volatile(old, &new)
         {
-            return Ok((old.clone(), false));
+            return Ok(Decided::Unchanged(Arc::clone(old)));
         }
         let finalizers_done = new
             .pointer("/metadata/finalizers")
@@ -274,12 +294,29 @@ impl Store {
             if let Some(rv) = old.as_deref().and_then(|o| meta_str(o, "resourceVersion")) {
                 meta_mut(&mut new).insert("resourceVersion".into(), Value::String(rv.to_string()));
             }
-            return Ok((new, true));
+            return Ok(Decided::DryRun(new));
         }
+        Ok(Decided::Persist { new, remove_now })
+    }
+
+    /// Persists what [`Store::decide`] decided for the object at `key`, whose stored version
+    /// was `old`: the only part of a write that needs the state lock. Returns the object as
+    /// stored (or as it would be, on a dry run).
+    fn persist(
+        state: &mut StateGuard<'_>,
+        resource: &'static ResourceType,
+        key: Key,
+        old: Option<Arc<Value>>,
+        decided: Decided,
+    ) -> Arc<Value> {
+        let (mut new, remove_now) = match decided {
+            Decided::Unchanged(object) => return object,
+            Decided::DryRun(object) => return Arc::new(object),
+            Decided::Persist { new, remove_now } => (new, remove_now),
+        };
         let rv = state.next_rv();
         meta_mut(&mut new).insert("resourceVersion".into(), Value::String(rv.to_string()));
-        let key = Key::new(resource, namespace, &name);
-        let object = Arc::new(new.clone());
+        let object = Arc::new(new);
         let event = if remove_now {
             state.objects.remove(&key);
             EventType::Deleted
@@ -291,8 +328,64 @@ impl Store {
                 EventType::Added
             }
         };
-        state.record(Change::new(rv, event, resource, object, old));
-        Ok((new, true))
+        state.record(Change::new(rv, event, resource, Arc::clone(&object), old));
+        object
+    }
+
+    /// The single commit step every write ends in, all under the state lock (creates, the
+    /// scale subresource). Returns the resulting object.
+    pub(super) fn commit(&self, state: &mut StateGuard<'_>, c: Commit<'_>) -> Result<Arc<Value>, StoreError> {
+        let now_text = timestamp(self.clock.now());
+        let (resource, key, old) = (c.resource, Key::new(c.resource, c.namespace, &c.name), c.old.clone());
+        let decided = Self::decide(c, &now_text, &mut || state.rng.uid())?;
+        Ok(Self::persist(state, resource, key, old, decided))
+    }
+
+    /// A write of the object at (`resource`, `namespace`, `name`) that replaces it with what
+    /// `decide` makes of the stored version (`None` when there is none) at the given time.
+    ///
+    /// `decide` runs without the state lock: the lock is taken to read the stored version,
+    /// and again to persist the result when that version is still the stored one and the
+    /// time (to the second, as timestamps are written) has not moved on. Otherwise the write
+    /// is decided again, under the lock. Either way the result is the one the write would
+    /// have had all under the lock at the moment it is persisted, but request handlers and
+    /// the controllers never wait on one another's defaulting, validation, patching and
+    /// managed-fields work. `check` runs under the lock before each decision and before
+    /// persisting (e.g. the namespace of an object to create must accept writes).
+    fn write_object<T>(
+        &self,
+        resource: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+        check: impl Fn(&State, Option<&Arc<Value>>) -> Result<(), StoreError>,
+        decide: impl Fn(Option<Arc<Value>>, &str, &mut dyn FnMut() -> String) -> Result<(Decided, T), StoreError>,
+    ) -> Result<(Arc<Value>, T), StoreError> {
+        let key = Key::new(resource, namespace, name);
+        let mut state = self.lock();
+        let old = state.objects.get(&key).cloned();
+        check(&state, old.as_ref())?;
+        // A write that creates the object draws its uid: it stays under the lock throughout.
+        if let Some(stored) = old {
+            drop(state);
+            let now_text = timestamp(self.clock.now());
+            let old = Some(stored);
+            let (decided, extra) = decide(old.clone(), &now_text, &mut String::new)?;
+            state = self.lock();
+            let unchanged = match (state.objects.get(&key), old.as_ref()) {
+                (Some(current), Some(old)) => Arc::ptr_eq(current, old),
+                _ => false,
+            };
+            if unchanged && check(&state, old.as_ref()).is_ok() && timestamp(self.clock.now()) == now_text {
+                return Ok((Self::persist(&mut state, resource, key, old, decided), extra));
+            }
+            // Someone wrote in between: decide again, holding the lock.
+            drop(decided);
+        }
+        let old = state.objects.get(&key).cloned();
+        check(&state, old.as_ref())?;
+        let now_text = timestamp(self.clock.now());
+        let (decided, extra) = decide(old.clone(), &now_text, &mut || state.rng.uid())?;
+        Ok((Self::persist(&mut state, resource, key, old, decided), extra))
     }
 
     fn ensure_namespace_writable(
@@ -352,10 +445,28 @@ impl Store {
         &self,
         resource: &'static ResourceType,
         namespace: &str,
-        mut body: Value,
+        body: Value,
         options: &WriteOptions,
         keep_given_status: bool,
     ) -> Result<WriteOutcome, StoreError> {
+        let (object, warnings) = self.create_shared(resource, namespace, body, options, keep_given_status)?;
+        Ok(WriteOutcome {
+            object: Arc::unwrap_or_clone(object),
+            created: true,
+            warnings,
+        })
+    }
+
+    /// [`Store::create`], returning the stored object itself (shared with the store) and the
+    /// warnings.
+    pub(crate) fn create_shared(
+        &self,
+        resource: &'static ResourceType,
+        namespace: &str,
+        mut body: Value,
+        options: &WriteOptions,
+        keep_given_status: bool,
+    ) -> Result<(Arc<Value>, Vec<String>), StoreError> {
         if !body.is_object() {
             return Err(StoreError::BadRequest(
                 "the body of the request must be an object".into(),
@@ -394,26 +505,40 @@ impl Store {
         if state.objects.contains_key(&Key::new(resource, namespace, &name)) {
             return Err(StoreError::AlreadyExists { resource, name });
         }
+        // The uid is drawn under the lock, in write order; the rest is decided without it.
+        let uid = state.rng.uid();
+        drop(state);
         Self::prepare_new_object(resource, &mut body, keep_given_status);
-        let (object, _) = self.commit(
-            &mut state,
-            Commit {
+        let key = Key::new(resource, namespace, &name);
+        let commit = |new: Value, now_text: &str| {
+            let commit = Commit {
                 resource,
                 namespace,
-                name,
+                name: name.clone(),
                 old: None,
-                new: body,
+                new,
                 manager: &options.manager,
                 subresource: None,
                 managed_fields_done: false,
                 dry_run: options.dry_run,
-            },
-        )?;
-        Ok(WriteOutcome {
-            object,
-            created: true,
-            warnings,
-        })
+            };
+            Self::decide(commit, now_text, &mut || uid.clone())
+        };
+        let now_text = timestamp(self.clock.now());
+        let spare = body.clone();
+        let mut decided = commit(body, &now_text)?;
+        let mut state = self.lock();
+        Self::ensure_namespace_writable(&state, resource, namespace, &name)?;
+        if state.objects.contains_key(&key) {
+            return Err(StoreError::AlreadyExists { resource, name });
+        }
+        let now_text_at_persist = timestamp(self.clock.now());
+        if now_text_at_persist != now_text {
+            // The clock moved on to the next second: stamp the object with the time it is
+            // stored at.
+            decided = commit(spare, &now_text_at_persist)?;
+        }
+        Ok((Self::persist(&mut state, resource, key, None, decided), warnings))
     }
 
     pub(super) fn existing(
@@ -453,10 +578,29 @@ impl Store {
         resource: &'static ResourceType,
         namespace: &str,
         name: &str,
-        mut body: Value,
+        body: Value,
         subresource: Option<Subresource>,
         options: &WriteOptions,
     ) -> Result<WriteOutcome, StoreError> {
+        let (object, warnings) = self.update_shared(resource, namespace, name, body, subresource, options)?;
+        Ok(WriteOutcome {
+            object: Arc::unwrap_or_clone(object),
+            created: false,
+            warnings,
+        })
+    }
+
+    /// [`Store::update`], returning the stored object itself (shared with the store) and the
+    /// warnings.
+    pub(crate) fn update_shared(
+        &self,
+        resource: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+        mut body: Value,
+        subresource: Option<Subresource>,
+        options: &WriteOptions,
+    ) -> Result<(Arc<Value>, Vec<String>), StoreError> {
         if !body.is_object() {
             return Err(StoreError::BadRequest(
                 "the body of the request must be an object".into(),
@@ -466,41 +610,46 @@ impl Store {
         check_name(&body, name)?;
         check_namespace(resource, &mut body, namespace)?;
         let warnings = handle_unknown_fields(resource, &mut body, options.validation, false)?;
-        let mut state = self.lock();
-        let old = Self::existing(&state, resource, namespace, name)?;
-        Self::check_rv_precondition(resource, name, &body, &old)?;
-        let (new, sub) = match subresource {
-            Some(Subresource::Status) => {
-                let mut new = (*old).clone();
-                take_status(resource, &mut new, &body);
-                (new, Some("status"))
-            }
-            _ => {
-                if has_status(resource) {
-                    keep_status(&mut body, &old);
-                }
-                (body, None)
-            }
-        };
-        let (object, _) = self.commit(
-            &mut state,
-            Commit {
-                resource,
-                namespace,
-                name: name.to_string(),
-                old: Some(old),
-                new,
-                manager: &options.manager,
-                subresource: sub,
-                managed_fields_done: false,
-                dry_run: options.dry_run,
+        let (written, ()) = self.write_object(
+            resource,
+            namespace,
+            name,
+            |_, _| Ok(()),
+            |old, now_text, uid| {
+                let old = old.ok_or_else(|| StoreError::NotFound {
+                    resource,
+                    name: name.to_string(),
+                })?;
+                Self::check_rv_precondition(resource, name, &body, &old)?;
+                let (new, sub) = match subresource {
+                    Some(Subresource::Status) => {
+                        let mut new = (*old).clone();
+                        take_status(resource, &mut new, &body);
+                        (new, Some("status"))
+                    }
+                    _ => {
+                        let mut new = body.clone();
+                        if has_status(resource) {
+                            keep_status(&mut new, &old);
+                        }
+                        (new, None)
+                    }
+                };
+                let commit = Commit {
+                    resource,
+                    namespace,
+                    name: name.to_string(),
+                    old: Some(old),
+                    new,
+                    manager: &options.manager,
+                    subresource: sub,
+                    managed_fields_done: false,
+                    dry_run: options.dry_run,
+                };
+                Ok((Self::decide(commit, now_text, uid)?, ()))
             },
         )?;
-        Ok(WriteOutcome {
-            object,
-            created: false,
-            warnings,
-        })
+        Ok((written, warnings))
     }
 
     /// Patches an object (PATCH) with one of the four patch kinds; apply may create it.
@@ -528,41 +677,49 @@ impl Store {
                 "json: cannot unmarshal into Go value of type map[string]interface {}".into(),
             ));
         }
-        let mut state = self.lock();
-        let old = Self::existing(&state, resource, namespace, name)?;
-        let mut patched = patch_fn(&old, body)?;
-        Self::check_rv_precondition(resource, name, &patched, &old)?;
-        check_name(&patched, name)?;
-        let warnings = handle_unknown_fields(resource, &mut patched, options.validation, false)?;
-        let (new, sub) = match subresource {
-            Some(Subresource::Status) => {
-                let mut new = (*old).clone();
-                take_status(resource, &mut new, &patched);
-                (new, Some("status"))
-            }
-            _ => {
-                if has_status(resource) {
-                    keep_status(&mut patched, &old);
-                }
-                (patched, None)
-            }
-        };
-        let (object, _) = self.commit(
-            &mut state,
-            Commit {
-                resource,
-                namespace,
-                name: name.to_string(),
-                old: Some(old),
-                new,
-                manager: &options.manager,
-                subresource: sub,
-                managed_fields_done: false,
-                dry_run: options.dry_run,
+        let (written, warnings) = self.write_object(
+            resource,
+            namespace,
+            name,
+            |_, _| Ok(()),
+            |old, now_text, uid| {
+                let old = old.ok_or_else(|| StoreError::NotFound {
+                    resource,
+                    name: name.to_string(),
+                })?;
+                let mut patched = patch_fn(&old, body)?;
+                Self::check_rv_precondition(resource, name, &patched, &old)?;
+                check_name(&patched, name)?;
+                let warnings = handle_unknown_fields(resource, &mut patched, options.validation, false)?;
+                let (new, sub) = match subresource {
+                    Some(Subresource::Status) => {
+                        let mut new = (*old).clone();
+                        take_status(resource, &mut new, &patched);
+                        (new, Some("status"))
+                    }
+                    _ => {
+                        if has_status(resource) {
+                            keep_status(&mut patched, &old);
+                        }
+                        (patched, None)
+                    }
+                };
+                let commit = Commit {
+                    resource,
+                    namespace,
+                    name: name.to_string(),
+                    old: Some(old),
+                    new,
+                    manager: &options.manager,
+                    subresource: sub,
+                    managed_fields_done: false,
+                    dry_run: options.dry_run,
+                };
+                Ok((Self::decide(commit, now_text, uid)?, warnings))
             },
         )?;
         Ok(WriteOutcome {
-            object,
+            object: Arc::unwrap_or_clone(written),
             created: false,
             warnings,
         })
@@ -590,71 +747,81 @@ impl Store {
         check_namespace(resource, &mut applied, namespace)?;
         meta_mut(&mut applied).insert("name".into(), Value::String(name.to_string()));
         let warnings = handle_unknown_fields(resource, &mut applied, options.validation, true)?;
-        let mut state = self.lock();
-        let old = state.objects.get(&Key::new(resource, namespace, name)).cloned();
-        if let Some(old) = old.as_deref() {
-            Self::check_rv_precondition(resource, name, &applied, old)?;
-        } else {
-            if subresource.is_some() {
-                return Err(StoreError::NotFound {
-                    resource,
-                    name: name.to_string(),
-                });
-            }
-            Self::ensure_namespace_writable(&state, resource, namespace, name)?;
-        }
+        let wanted_rv = meta_str(&applied, "resourceVersion")
+            .filter(|rv| !rv.is_empty())
+            .map(str::to_owned);
         meta_mut(&mut applied).remove("resourceVersion");
-        let now_text = timestamp(self.clock.now());
-        let merged = patch::server_side_apply(old.as_deref(), &applied, &options.manager, force, &now_text).map_err(
-            |e| match e {
-                patch::ApplyError::Conflicts(c) => StoreError::ApplyConflict {
+        let (written, created) = self.write_object(
+            resource,
+            namespace,
+            name,
+            |state, old| match old {
+                Some(_) => Ok(()),
+                None if subresource.is_some() => Err(StoreError::NotFound {
                     resource,
                     name: name.to_string(),
-                    message: c.message(),
-                    causes: c.causes(),
-                },
-                other => StoreError::BadRequest(other.to_string()),
+                }),
+                None => Self::ensure_namespace_writable(state, resource, namespace, name),
             },
-        )?;
-        let (new, sub) = match (old.as_deref(), subresource) {
-            (Some(old), Some(Subresource::Status)) => {
-                let mut new = old.clone();
-                take_status(resource, &mut new, &merged);
-                if let Some(mf) = merged.pointer("/metadata/managedFields") {
-                    meta_mut(&mut new).insert("managedFields".into(), mf.clone());
+            |old, now_text, uid| {
+                if let Some(old) = old.as_deref()
+                    && wanted_rv.is_some()
+                    && wanted_rv.as_deref() != meta_str(old, "resourceVersion")
+                {
+                    return Err(StoreError::Conflict {
+                        resource,
+                        name: name.to_string(),
+                    });
                 }
-                (new, Some("status"))
-            }
-            (Some(old), _) => {
-                let mut new = merged;
-                if has_status(resource) {
-                    keep_status(&mut new, old);
-                }
-                (new, None)
-            }
-            (None, _) => {
-                let mut new = merged;
-                Self::prepare_new_object(resource, &mut new, false);
-                (new, None)
-            }
-        };
-        let created = old.is_none();
-        let (object, _) = self.commit(
-            &mut state,
-            Commit {
-                resource,
-                namespace,
-                name: name.to_string(),
-                old,
-                new,
-                manager: &options.manager,
-                subresource: sub,
-                managed_fields_done: true,
-                dry_run: options.dry_run,
+                let merged = patch::server_side_apply(old.as_deref(), &applied, &options.manager, force, now_text)
+                    .map_err(|e| match e {
+                        patch::ApplyError::Conflicts(c) => StoreError::ApplyConflict {
+                            resource,
+                            name: name.to_string(),
+                            message: c.message(),
+                            causes: c.causes(),
+                        },
+                        other => StoreError::BadRequest(other.to_string()),
+                    })?;
+                let (new, sub) = match (old.as_deref(), subresource) {
+                    (Some(old), Some(Subresource::Status)) => {
+                        let mut new = old.clone();
+                        take_status(resource, &mut new, &merged);
+                        if let Some(mf) = merged.pointer("/metadata/managedFields") {
+                            meta_mut(&mut new).insert("managedFields".into(), mf.clone());
+                        }
+                        (new, Some("status"))
+                    }
+                    (Some(old), _) => {
+                        let mut new = merged;
+                        if has_status(resource) {
+                            keep_status(&mut new, old);
+                        }
+                        (new, None)
+                    }
+                    (None, _) => {
+                        let mut new = merged;
+                        Self::prepare_new_object(resource, &mut new, false);
+                        (new, None)
+                    }
+                };
+                let created = old.is_none();
+                let commit = Commit {
+                    resource,
+                    namespace,
+                    name: name.to_string(),
+                    old,
+                    new,
+                    manager: &options.manager,
+                    subresource: sub,
+                    managed_fields_done: true,
+                    dry_run: options.dry_run,
+                };
+                Ok((Self::decide(commit, now_text, uid)?, created))
             },
         )?;
         Ok(WriteOutcome {
-            object,
+            object: Arc::unwrap_or_clone(written),
             created,
             warnings,
         })
