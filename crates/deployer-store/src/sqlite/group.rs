@@ -10,6 +10,9 @@
 //! once, dozens share a commit, and accepting a request never waits for the writer connection
 //! behind a transaction of updates.
 //!
+//! New deployments go first: each transaction takes the inserts waiting, then fills up with
+//! updates, so accepting a request never waits behind a backlog of phase updates.
+//!
 //! Each caller still gets its own answer, given only after the transaction holding its write
 //! is committed. An update of a deployment that does not exist changes nothing and fails
 //! alone, and an insert whose idempotency key is taken answers with the deployment holding it;
@@ -70,16 +73,18 @@ enum Written {
 /// The handle to the committer task; the task ends when the last handle is dropped.
 #[derive(Clone)]
 pub(super) struct Committer {
-    jobs: mpsc::UnboundedSender<Job>,
+    inserts: mpsc::UnboundedSender<Job>,
+    updates: mpsc::UnboundedSender<Job>,
 }
 
 impl Committer {
     /// Starts the committer on the current Tokio runtime, writing through `pool` (the store's
     /// one writer connection).
     pub(super) fn start(pool: SqlitePool, scrubber: Scrubber) -> Self {
-        let (jobs, queue) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, scrubber, queue));
-        Self { jobs }
+        let (inserts, inserts_queue) = mpsc::unbounded_channel();
+        let (updates, updates_queue) = mpsc::unbounded_channel();
+        tokio::spawn(run(pool, scrubber, inserts_queue, updates_queue));
+        Self { inserts, updates }
     }
 
     /// Writes `update` and waits until the transaction holding it is committed.
@@ -103,14 +108,61 @@ impl Committer {
         let stopped = || StoreError::Unavailable {
             message: "the history store's writer has stopped; restart the deployer".to_owned(),
         };
-        self.jobs.send(Job { kind, update, reply }).map_err(|_| stopped())?;
+        let queue = match kind {
+            Kind::Insert => &self.inserts,
+            Kind::Update => &self.updates,
+        };
+        queue.send(Job { kind, update, reply }).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
 
-async fn run(pool: SqlitePool, scrubber: Scrubber, mut queue: mpsc::UnboundedReceiver<Job>) {
+/// Takes the next transaction's writes into `batch`, waiting for one when none is waiting:
+/// new deployments first, then updates. A caller waits for its deployment's id on an insert,
+/// and no update can be about a deployment whose insert is still waiting, so inserts never
+/// wait behind a backlog of updates. Returns false once both queues are closed and empty.
+async fn next_batch(
+    inserts: &mut mpsc::UnboundedReceiver<Job>,
+    updates: &mut mpsc::UnboundedReceiver<Job>,
+    open: &mut (bool, bool),
+    batch: &mut Vec<Job>,
+) -> bool {
+    while batch.is_empty() {
+        if !open.0 && !open.1 {
+            return false;
+        }
+        tokio::select! {
+            biased;
+            job = inserts.recv(), if open.0 => match job {
+                Some(job) => batch.push(job),
+                None => open.0 = false,
+            },
+            job = updates.recv(), if open.1 => match job {
+                Some(job) => batch.push(job),
+                None => open.1 = false,
+            },
+        }
+    }
+    for queue in [inserts, updates] {
+        while batch.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+    }
+    true
+}
+
+async fn run(
+    pool: SqlitePool,
+    scrubber: Scrubber,
+    mut inserts: mpsc::UnboundedReceiver<Job>,
+    mut updates: mpsc::UnboundedReceiver<Job>,
+) {
     let mut batch = Vec::new();
-    while queue.recv_many(&mut batch, MAX_GROUP).await > 0 {
+    let mut open = (true, true);
+    while next_batch(&mut inserts, &mut updates, &mut open, &mut batch).await {
         let results = if batch.len() == 1 {
             vec![alone(&pool, &scrubber, &batch[0]).await]
         } else {
@@ -270,4 +322,92 @@ async fn together(
     }
     tx.commit().await.map_err(|e| scrubber.store_error(&doing, &e))?;
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deployer_core::image::Tag;
+    use deployer_core::model::{
+        AppFile, ClusterName, DeployRequest, DeploymentRecord, ImageChange, Method, Region, Source, Target,
+    };
+
+    fn job(kind: Kind) -> Job {
+        let now = chrono::Utc::now();
+        let request = DeployRequest {
+            target: Target {
+                region: Region::new("eu").expect("valid region"),
+                cluster: ClusterName::new("c1").expect("valid cluster"),
+                file: AppFile::new("app").expect("valid file"),
+            },
+            image: None,
+            container: None,
+            change: ImageChange::Tag {
+                tag: Tag::new("v1").expect("valid tag"),
+            },
+            method: Method::Apply,
+            reason: None,
+            timeout: None,
+            source: Source::default(),
+            requested_by: "tester".to_owned(),
+            idempotency_key: None,
+            environment: None,
+            force: false,
+            rollback_of: None,
+        };
+        let record = DeploymentRecord::accepted(DeploymentId::generate(now), request, now);
+        Job {
+            kind,
+            update: Update {
+                id: record.id,
+                row: DeploymentRow::from_record(&record).expect("a fresh record has a row"),
+                events: Vec::new(),
+                sinks: Vec::new(),
+            },
+            reply: oneshot::channel().0,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_insert_goes_into_the_next_transaction_ahead_of_a_backlog_of_updates() {
+        let (inserts, mut inserts_queue) = mpsc::unbounded_channel();
+        let (updates, mut updates_queue) = mpsc::unbounded_channel();
+        for _ in 0..MAX_GROUP + 10 {
+            updates.send(job(Kind::Update)).expect("the queue is open");
+        }
+        inserts.send(job(Kind::Insert)).expect("the queue is open");
+        let (mut open, mut batch) = ((true, true), Vec::new());
+
+        assert!(next_batch(&mut inserts_queue, &mut updates_queue, &mut open, &mut batch).await);
+        assert_eq!(batch.len(), MAX_GROUP);
+        assert_eq!(batch[0].kind, Kind::Insert);
+        assert_eq!(batch.iter().filter(|job| job.kind == Kind::Insert).count(), 1);
+
+        batch.clear();
+        assert!(next_batch(&mut inserts_queue, &mut updates_queue, &mut open, &mut batch).await);
+        assert_eq!(
+            batch.len(),
+            11,
+            "the rest of the backlog follows in the next transaction"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_committer_stops_only_once_both_queues_are_closed_and_drained() {
+        let (inserts, mut inserts_queue) = mpsc::unbounded_channel();
+        let (updates, mut updates_queue) = mpsc::unbounded_channel();
+        updates.send(job(Kind::Update)).expect("the queue is open");
+        drop(inserts);
+        drop(updates);
+        let (mut open, mut batch) = ((true, true), Vec::new());
+
+        assert!(next_batch(&mut inserts_queue, &mut updates_queue, &mut open, &mut batch).await);
+        assert_eq!(
+            batch.len(),
+            1,
+            "an update handed over before the close is still written"
+        );
+        batch.clear();
+        assert!(!next_batch(&mut inserts_queue, &mut updates_queue, &mut open, &mut batch).await);
+    }
 }
