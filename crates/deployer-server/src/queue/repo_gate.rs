@@ -237,8 +237,14 @@ mod tests {
         }
     }
 
-    /// A store holding one queued deployment.
-    struct OneRecord(DeploymentRecord);
+    /// A store holding one queued deployment, counting reads of it.
+    struct OneRecord(DeploymentRecord, AtomicUsize);
+
+    impl OneRecord {
+        fn new(record: DeploymentRecord) -> Self {
+            Self(record, AtomicUsize::new(0))
+        }
+    }
 
     #[async_trait]
     impl Store for OneRecord {
@@ -249,6 +255,7 @@ mod tests {
             Ok(())
         }
         async fn get_deployment(&self, _: DeploymentId) -> Result<Option<DeploymentRecord>, StoreError> {
+            self.1.fetch_add(1, Ordering::SeqCst);
             Ok(Some(self.0.clone()))
         }
         async fn list_deployments(
@@ -309,7 +316,7 @@ mod tests {
     fn gate(remote: &Arc<Remote>, wait: Duration) -> (RepoGate, Arc<Runs>) {
         let record = queued();
         let runs = Arc::new(Runs(std::sync::Mutex::new(Vec::new()), record.clone()));
-        let gate = RepoGate::new(runs.clone(), remote.clone(), Arc::new(OneRecord(record)), wait);
+        let gate = RepoGate::new(runs.clone(), remote.clone(), Arc::new(OneRecord::new(record)), wait);
         (gate, runs)
     }
 
@@ -435,7 +442,7 @@ mod tests {
         let gate = RepoGate::new(
             runs.clone(),
             remote.clone(),
-            Arc::new(OneRecord(record)),
+            Arc::new(OneRecord::new(record)),
             Duration::from_secs(5),
         );
         for _ in 0..3 {
@@ -452,45 +459,12 @@ mod tests {
         );
     }
 
-    /// A store holding one queued deployment, counting reads of it.
-    struct CountedReads(DeploymentRecord, AtomicUsize);
-
-    #[async_trait]
-    impl Store for CountedReads {
-        async fn insert_deployment(&self, _: &DeploymentRecord, _: &[DeploymentEvent]) -> Result<Inserted, StoreError> {
-            Ok(Inserted::New)
-        }
-        async fn update_deployment(&self, _: &DeploymentRecord, _: &[DeploymentEvent]) -> Result<(), StoreError> {
-            Ok(())
-        }
-        async fn get_deployment(&self, _: DeploymentId) -> Result<Option<DeploymentRecord>, StoreError> {
-            self.1.fetch_add(1, Ordering::SeqCst);
-            Ok(Some(self.0.clone()))
-        }
-        async fn list_deployments(
-            &self,
-            _: &DeploymentFilter,
-            _: &PageRequest,
-        ) -> Result<Vec<DeploymentRecord>, StoreError> {
-            Ok(Vec::new())
-        }
-        async fn unfinished_deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError> {
-            Ok(Vec::new())
-        }
-        async fn last_deployment(&self, _: &Target, _: Option<Status>) -> Result<Option<DeploymentRecord>, StoreError> {
-            Ok(None)
-        }
-        async fn events(&self, _: DeploymentId, _: i64) -> Result<Vec<DeploymentEvent>, StoreError> {
-            Ok(Vec::new())
-        }
-    }
-
     #[tokio::test(start_paused = true)]
     async fn deployments_after_a_recent_success_start_without_reading_their_record() {
         let remote = Arc::new(Remote::default());
         let record = queued();
         let runs = Arc::new(Runs(std::sync::Mutex::new(Vec::new()), record.clone()));
-        let store = Arc::new(CountedReads(record, AtomicUsize::new(0)));
+        let store = Arc::new(OneRecord::new(record));
         let gate = RepoGate::new(runs.clone(), remote.clone(), store.clone(), Duration::from_secs(5));
         for _ in 0..5 {
             assert!(gate.run(DeploymentId::generate(chrono::Utc::now())).await.is_ok());
