@@ -6,6 +6,7 @@
 //! reading of the stored version, the resourceVersion, the uid of a new object and the
 //! persisting itself happen under the lock.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
@@ -148,6 +149,30 @@ fn take_status(resource: &ResourceType, onto: &mut Value, from: &Value) {
             None => {
                 meta.remove("annotations");
             }
+        }
+    }
+}
+
+/// What a write of `body` to the object `old` stores, and its subresource: a status write
+/// changes only the status (see [`take_status`]); a main-resource write keeps the stored one.
+fn scope_to_subresource(
+    resource: &ResourceType,
+    old: &Value,
+    body: Cow<'_, Value>,
+    subresource: Option<Subresource>,
+) -> (Value, Option<&'static str>) {
+    match subresource {
+        Some(Subresource::Status) => {
+            let mut new = old.clone();
+            take_status(resource, &mut new, &body);
+            (new, Some("status"))
+        }
+        _ => {
+            let mut new = body.into_owned();
+            if has_status(resource) {
+                keep_status(&mut new, old);
+            }
+            (new, None)
         }
     }
 }
@@ -621,20 +646,7 @@ impl Store {
                     name: name.to_string(),
                 })?;
                 Self::check_rv_precondition(resource, name, &body, &old)?;
-                let (new, sub) = match subresource {
-                    Some(Subresource::Status) => {
-                        let mut new = (*old).clone();
-                        take_status(resource, &mut new, &body);
-                        (new, Some("status"))
-                    }
-                    _ => {
-                        let mut new = body.clone();
-                        if has_status(resource) {
-                            keep_status(&mut new, &old);
-                        }
-                        (new, None)
-                    }
-                };
+                let (new, sub) = scope_to_subresource(resource, &old, Cow::Borrowed(&body), subresource);
                 let commit = Commit {
                     resource,
                     namespace,
@@ -691,19 +703,7 @@ impl Store {
                 Self::check_rv_precondition(resource, name, &patched, &old)?;
                 check_name(&patched, name)?;
                 let warnings = handle_unknown_fields(resource, &mut patched, options.validation, false)?;
-                let (new, sub) = match subresource {
-                    Some(Subresource::Status) => {
-                        let mut new = (*old).clone();
-                        take_status(resource, &mut new, &patched);
-                        (new, Some("status"))
-                    }
-                    _ => {
-                        if has_status(resource) {
-                            keep_status(&mut patched, &old);
-                        }
-                        (patched, None)
-                    }
-                };
+                let (new, sub) = scope_to_subresource(resource, &old, Cow::Owned(patched), subresource);
                 let commit = Commit {
                     resource,
                     namespace,
