@@ -354,14 +354,20 @@ mod tests {
         Ok(())
     }
 
+    /// An empty bare remote and clone under `dir`, and the remote's URL.
+    fn empty_remote_and_clone(dir: &Path) -> Result<(PathBuf, PathBuf, RemoteUrl), Box<dyn std::error::Error>> {
+        let remote_dir = dir.join("remote.git");
+        Repository::init_bare(&remote_dir)?;
+        let clone_dir = dir.join("clone");
+        Repository::init_bare(&clone_dir)?;
+        let url: RemoteUrl = remote_dir.to_string_lossy().parse()?;
+        Ok((remote_dir, clone_dir, url))
+    }
+
     #[test]
     fn a_remote_replaced_on_disk_or_given_a_hook_is_not_reused() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let remote_dir = dir.path().join("remote.git");
-        Repository::init_bare(&remote_dir)?;
-        let clone_dir = dir.path().join("clone");
-        Repository::init_bare(&clone_dir)?;
-        let url: RemoteUrl = remote_dir.to_string_lossy().parse()?;
+        let (remote_dir, clone_dir, url) = empty_remote_and_clone(dir.path())?;
         let local = LocalRemote::detect(&url, &clone_dir).ok_or("a plain local remote")?;
         assert!(local.still_usable(&url, &clone_dir));
         let other: RemoteUrl = dir.path().join("other.git").to_string_lossy().parse()?;
@@ -423,11 +429,7 @@ mod tests {
     #[test]
     fn hooks_and_network_remotes_are_left_to_git() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let remote_dir = dir.path().join("remote.git");
-        Repository::init_bare(&remote_dir)?;
-        let clone_dir = dir.path().join("clone");
-        Repository::init_bare(&clone_dir)?;
-        let url: RemoteUrl = remote_dir.to_string_lossy().parse()?;
+        let (remote_dir, clone_dir, url) = empty_remote_and_clone(dir.path())?;
         assert!(LocalRemote::detect(&url, &clone_dir).is_some());
 
         let executable = |path: &Path| -> std::io::Result<()> {
