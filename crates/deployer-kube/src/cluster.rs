@@ -2,7 +2,7 @@
 //! [`Cluster`](deployer_core::ports::Cluster) port.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use deployer_core::model::{ClusterKey, PodIssue};
@@ -24,6 +24,10 @@ use crate::transport::Transport;
 /// The longest wait for `/version` when checking reachability.
 const REACHABLE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How recent an answer from the API server (to any request, `429` and `5xx` aside) must be
+/// for [`Cluster::reachable`] to trust it instead of asking `/version` again.
+pub const REACHABLE_TRUST: Duration = Duration::from_secs(1);
+
 /// A cluster reached with kube-rs: server-side apply, rollout watch and pod diagnostics.
 pub struct KubeCluster {
     key: ClusterKey,
@@ -33,6 +37,9 @@ pub struct KubeCluster {
     discovery: DiscoveryCache,
     watches: NamespaceWatches,
     unreachable_timeout: Duration,
+    /// The last `/version` check: when it ended and whether it was answered. Held while a
+    /// check runs, so that concurrent callers share one request.
+    last_check: tokio::sync::Mutex<Option<(Instant, bool)>>,
 }
 
 impl std::fmt::Debug for KubeCluster {
@@ -88,10 +95,17 @@ impl KubeCluster {
             key: settings.key(),
             server,
             namespace: settings.namespace.clone(),
-            transport: Transport::new(client, settings.request_timeout, retry, redactor),
+            transport: Transport::new(
+                client,
+                settings.request_timeout,
+                retry,
+                redactor,
+                settings.max_requests_in_flight,
+            ),
             discovery: DiscoveryCache::default(),
             watches: NamespaceWatches::new(settings.unreachable_timeout),
             unreachable_timeout: settings.unreachable_timeout,
+            last_check: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -119,12 +133,7 @@ impl KubeCluster {
     /// Uses another retry policy (tests use short ones).
     #[must_use]
     pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.transport = Transport::new(
-            self.transport.lazy_client().clone(),
-            self.transport.request_timeout(),
-            retry,
-            self.transport.redactor().clone(),
-        );
+        self.transport = self.transport.with_retry(retry);
         self
     }
 }
@@ -169,11 +178,31 @@ impl Cluster for KubeCluster {
         crate::pods::pod_issues(&self.transport, workload).await
     }
 
+    /// True when the API server served any request in the last [`REACHABLE_TRUST`];
+    /// otherwise asks `/version`. Callers arriving while a check runs wait for it and share
+    /// its result, so a burst of deployments to one cluster sends one request, not one each.
     async fn reachable(&self) -> bool {
-        let Ok(request) = http::Request::get("/version").body(Vec::new()) else {
-            return false;
+        if self.transport.answered_within(REACHABLE_TRUST) {
+            return true;
+        }
+        let asked = Instant::now();
+        let mut last = self.last_check.lock().await;
+        if let Some((ended, answered)) = *last
+            && ended >= asked
+        {
+            return answered;
+        }
+        if self.transport.answered_within(REACHABLE_TRUST) {
+            return true;
+        }
+        let answered = match http::Request::get("/version").body(Vec::new()) {
+            Ok(request) => {
+                let timeout = self.transport.request_timeout().min(REACHABLE_TIMEOUT);
+                self.transport.send_once(request, timeout).await.is_ok()
+            }
+            Err(_) => false,
         };
-        let timeout = self.transport.request_timeout().min(REACHABLE_TIMEOUT);
-        self.transport.send_once(request, timeout).await.is_ok()
+        *last = Some((Instant::now(), answered));
+        answered
     }
 }

@@ -43,6 +43,11 @@ pub struct ClusterSettings {
     /// `cluster_unreachable` (`45s`, humantime syntax). Answers that are errors do not count.
     #[serde(default = "default_unreachable_timeout", with = "humantime_duration")]
     pub unreachable_timeout: Duration,
+    /// How many requests (watches aside) may be on their way to the API server at once;
+    /// others wait for one to end. Each needs its own HTTP/1.1 connection, so this also
+    /// bounds the connections kept open to the cluster.
+    #[serde(default = "default_max_requests_in_flight")]
+    pub max_requests_in_flight: usize,
 }
 
 /// The namespace used when the settings name none.
@@ -56,6 +61,13 @@ pub const DEFAULT_UNREACHABLE_TIMEOUT: Duration = Duration::from_secs(45);
 
 fn default_unreachable_timeout() -> Duration {
     DEFAULT_UNREACHABLE_TIMEOUT
+}
+
+/// The requests on their way to one API server at once when the settings name no limit.
+pub const DEFAULT_MAX_REQUESTS_IN_FLIGHT: usize = 4;
+
+fn default_max_requests_in_flight() -> usize {
+    DEFAULT_MAX_REQUESTS_IN_FLIGHT
 }
 
 fn default_namespace() -> String {
@@ -93,6 +105,7 @@ impl ClusterSettings {
             namespace: default_namespace(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             unreachable_timeout: DEFAULT_UNREACHABLE_TIMEOUT,
+            max_requests_in_flight: DEFAULT_MAX_REQUESTS_IN_FLIGHT,
         }
     }
 
@@ -110,8 +123,8 @@ impl ClusterSettings {
     /// # Errors
     /// [`StartupError::InvalidSetting`] naming the key (`clusters[2].kubeconfig`) when both or
     /// neither of `kubeconfig` and `in_cluster` are given, when `context` comes without a
-    /// kubeconfig, when the namespace is not a valid name, when a timeout is zero, or when
-    /// `~` cannot be expanded.
+    /// kubeconfig, when the namespace is not a valid name, when a timeout or
+    /// `max_requests_in_flight` is zero, or when `~` cannot be expanded.
     pub fn source(&self, index: usize, home: Option<&Path>) -> Result<Source, StartupError> {
         let invalid = |field: &str, message: String| StartupError::InvalidSetting {
             key: format!("clusters[{index}].{field}"),
@@ -131,6 +144,9 @@ impl ClusterSettings {
         }
         if self.unreachable_timeout.is_zero() {
             return Err(invalid("unreachable_timeout", "must be greater than zero".to_owned()));
+        }
+        if self.max_requests_in_flight == 0 {
+            return Err(invalid("max_requests_in_flight", "must be at least 1".to_owned()));
         }
         match (&self.kubeconfig, self.in_cluster) {
             (Some(_), true) => Err(invalid(
@@ -224,6 +240,7 @@ mod tests {
         assert_eq!(s.namespace, "default");
         assert_eq!(s.request_timeout, Duration::from_secs(30));
         assert_eq!(s.unreachable_timeout, Duration::from_secs(45));
+        assert_eq!(s.max_requests_in_flight, DEFAULT_MAX_REQUESTS_IN_FLIGHT);
         assert_eq!(
             s.source(0, None),
             Ok(Source::Kubeconfig {
@@ -264,6 +281,22 @@ mod tests {
         }))?;
         let err = zero.source(4, None).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("clusters[4].unreachable_timeout"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn the_request_limit_must_be_at_least_one() -> Result<(), serde_json::Error> {
+        let s = settings(serde_json::json!({
+            "region": "r", "cluster": "c", "kubeconfig": "/k", "max_requests_in_flight": 16
+        }))?;
+        assert_eq!(s.max_requests_in_flight, 16);
+        assert!(s.source(0, None).is_ok());
+        let zero = settings(serde_json::json!({
+            "region": "r", "cluster": "c", "kubeconfig": "/k", "max_requests_in_flight": 0
+        }))?;
+        let err = zero.source(5, None).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("clusters[5].max_requests_in_flight"), "{err}");
+        assert!(err.contains("at least 1"), "{err}");
         Ok(())
     }
 

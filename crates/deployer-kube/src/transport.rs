@@ -4,14 +4,17 @@
 //! (which adds the base URL, TLS and authentication). Handling the raw response here, rather
 //! than through `Api<K>`, lets us see the HTTP status and the `Retry-After` header.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kube::client::Body;
 use kube::core::Status;
+use tokio::sync::Semaphore;
 use tracing::debug;
 
-use crate::error::{CallError, Redactor, describe, is_tls_failure};
+use crate::error::{CallError, Redactor, describe, is_tls_failure, is_transient_status};
 use crate::retry::{RetryPolicy, parse_retry_after};
 use crate::startup::LazyClient;
 
@@ -36,6 +39,40 @@ impl Reply {
     }
 }
 
+/// When the API server last served a request: any answer but `429` and `5xx`, which say it
+/// is overloaded or failing.
+///
+/// Shared by a transport and the transports made from it; read without a lock.
+#[derive(Debug)]
+struct AnswerClock {
+    origin: Instant,
+    /// Microseconds from `origin` to the end of the last answer, plus one; 0 for never.
+    last: AtomicU64,
+}
+
+impl AnswerClock {
+    fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self) {
+        let since = u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX - 1);
+        self.last.fetch_max(since + 1, Ordering::Relaxed);
+    }
+
+    fn within(&self, window: Duration) -> bool {
+        let last = self.last.load(Ordering::Relaxed);
+        if last == 0 {
+            return false;
+        }
+        let answered = Duration::from_micros(last - 1);
+        self.origin.elapsed().saturating_sub(answered) <= window
+    }
+}
+
 /// A kube client with a timeout, a retry policy and a redactor.
 #[derive(Clone)]
 pub struct Transport {
@@ -43,6 +80,9 @@ pub struct Transport {
     request_timeout: Duration,
     retry: RetryPolicy,
     redactor: Redactor,
+    answers: Arc<AnswerClock>,
+    /// Permits for requests on their way, shared by the transports made from this one.
+    in_flight: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -55,19 +95,36 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
-    /// Wraps a client (ready, or put together on first use).
+    /// Wraps a client (ready, or put together on first use) that sends at most
+    /// `max_in_flight` requests at once (at least one).
     pub fn new(
         client: impl Into<LazyClient>,
         request_timeout: Duration,
         retry: RetryPolicy,
         redactor: Redactor,
+        max_in_flight: usize,
     ) -> Self {
         Self {
             client: client.into(),
             request_timeout,
             retry,
             redactor,
+            answers: Arc::new(AnswerClock::new()),
+            in_flight: Arc::new(Semaphore::new(max_in_flight.clamp(1, Semaphore::MAX_PERMITS))),
         }
+    }
+
+    /// This transport with another retry policy; the client and the record of answers are
+    /// shared with `self`.
+    #[must_use]
+    pub fn with_retry(&self, retry: RetryPolicy) -> Self {
+        Self { retry, ..self.clone() }
+    }
+
+    /// Whether the API server served a request of this transport within the last `window`:
+    /// any answer counts but `429` and `5xx`.
+    pub fn answered_within(&self, window: Duration) -> bool {
+        self.answers.within(window)
     }
 
     /// The underlying client (for the watcher), put together on first use.
@@ -131,11 +188,14 @@ impl Transport {
         }
     }
 
-    /// Sends `request` once, waiting at most `timeout` for the whole answer.
+    /// Sends `request` once, waiting at most `timeout` for the whole answer. The wait for a
+    /// turn, when the limit of requests in flight is reached, does not count.
     ///
     /// # Errors
     /// [`CallError`] for a non-2xx status, a transport failure or a timeout.
     pub async fn send_once(&self, request: http::Request<Vec<u8>>, timeout: Duration) -> Result<Reply, CallError> {
+        // The semaphore is never closed.
+        let _turn = self.in_flight.acquire().await.ok();
         match tokio::time::timeout(timeout, self.exchange(request)).await {
             Ok(result) => result,
             Err(_) => Err(CallError::Timeout { after: timeout }),
@@ -149,6 +209,9 @@ impl Transport {
             .await
             .map_err(|err| self.transport_error(&err))?;
         let code = response.status().as_u16();
+        if !is_transient_status(code) {
+            self.answers.record();
+        }
         let retry_after = response
             .headers()
             .get(http::header::RETRY_AFTER)
@@ -265,6 +328,22 @@ mod tests {
         assert_eq!(err.to_string(), "the API server answered 502: <html>bad gateway</html>");
         let err = api_error(503, b"", None);
         assert_eq!(err.to_string(), "the API server answered 503: Service Unavailable");
+    }
+
+    #[test]
+    fn the_answer_clock_starts_empty_and_remembers_the_last_answer() {
+        let clock = AnswerClock::new();
+        assert!(!clock.within(Duration::from_secs(3600)), "nothing answered yet");
+        clock.record();
+        assert!(clock.within(Duration::from_secs(1)));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(!clock.within(Duration::from_millis(10)));
+        assert!(clock.within(Duration::from_secs(1)));
+        clock.record();
+        assert!(
+            clock.within(Duration::from_millis(10)),
+            "a later answer moves the clock"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The cluster adapter against kube-sim, the project's Kubernetes API double.
 
 mod apply;
+mod in_flight;
+mod reachable;
 mod resilience;
 mod rollout;
 mod secured;
