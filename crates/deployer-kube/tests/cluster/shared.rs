@@ -54,6 +54,21 @@ fn succeeded(name: &str) -> RolloutVerdict {
     }
 }
 
+/// A cluster running `app-a` and `app-b` at `nginx:1.25`, both rolled out through the shared
+/// watch.
+async fn two_apps_rolled_out() -> Result<Harness, Box<dyn std::error::Error>> {
+    let h = Harness::start().await?;
+    h.cluster
+        .apply(
+            &[app("app-a", "nginx:1.25", None), app("app-b", "nginx:1.25", None)],
+            ApplyOptions::default(),
+        )
+        .await?;
+    let first = join_all([watch(&h.cluster, "app-a"), watch(&h.cluster, "app-b")]).await;
+    assert_eq!(first, vec![Ok(succeeded("app-a")), Ok(succeeded("app-b"))]);
+    Ok(h)
+}
+
 /// The Deployment requests of kube-sim's log: (namespace-wide watches, namespace-wide lists,
 /// requests naming one object with a field selector).
 fn deployment_requests(h: &Harness) -> (usize, usize, usize) {
@@ -103,15 +118,7 @@ async fn many_rollouts_in_one_namespace_share_one_watch_and_each_gets_its_own_ve
 
 #[tokio::test]
 async fn a_rollout_joining_a_running_shared_watch_waits_for_its_own_generation() -> TestResult {
-    let h = Harness::start().await?;
-    h.cluster
-        .apply(
-            &[app("app-a", "nginx:1.25", None), app("app-b", "nginx:1.25", None)],
-            ApplyOptions::default(),
-        )
-        .await?;
-    let first = join_all([watch(&h.cluster, "app-a"), watch(&h.cluster, "app-b")]).await;
-    assert_eq!(first, vec![Ok(succeeded("app-a")), Ok(succeeded("app-b"))]);
+    let h = two_apps_rolled_out().await?;
 
     // The shared watch has seen app-b complete at generation 1. Its new generation must not be
     // judged on that.
@@ -168,15 +175,7 @@ async fn a_rollout_joining_a_running_shared_watch_waits_for_its_own_generation()
 
 #[tokio::test]
 async fn a_shared_watch_survives_dropped_connections_and_expired_history() -> TestResult {
-    let h = Harness::start().await?;
-    h.cluster
-        .apply(
-            &[app("app-a", "nginx:1.25", None), app("app-b", "nginx:1.25", None)],
-            ApplyOptions::default(),
-        )
-        .await?;
-    let first = join_all([watch(&h.cluster, "app-a"), watch(&h.cluster, "app-b")]).await;
-    assert_eq!(first, vec![Ok(succeeded("app-a")), Ok(succeeded("app-b"))]);
+    let h = two_apps_rolled_out().await?;
 
     h.sim.control().pause_controllers();
     h.cluster
