@@ -68,17 +68,7 @@ impl Store {
         }
         let written = self.commit(
             &mut state,
-            Commit {
-                resource,
-                namespace,
-                name: name.to_string(),
-                old: Some(old),
-                new,
-                manager: &options.manager,
-                subresource: Some("scale"),
-                managed_fields_done: false,
-                dry_run: options.dry_run,
-            },
+            Commit::change(resource, namespace, name, old, new, Some("scale"), options),
         )?;
         Ok(Self::scale_of(&written))
     }

@@ -211,6 +211,44 @@ pub(super) struct Commit<'a> {
     pub(super) dry_run: bool,
 }
 
+impl<'a> Commit<'a> {
+    /// A change by `options`' manager of the stored object `old` (of `subresource`, when
+    /// set) into `new`, its managed fields still to be worked out.
+    pub(super) fn change(
+        resource: &'static ResourceType,
+        namespace: &'a str,
+        name: &str,
+        old: Arc<Value>,
+        new: Value,
+        subresource: Option<&'static str>,
+        options: &'a WriteOptions,
+    ) -> Self {
+        Self {
+            resource,
+            namespace,
+            name: name.to_string(),
+            old: Some(old),
+            new,
+            manager: &options.manager,
+            subresource,
+            managed_fields_done: false,
+            dry_run: options.dry_run,
+        }
+    }
+}
+
+/// The stored object a write changes, or `NotFound` when there is none.
+fn existing_or_not_found(
+    old: Option<Arc<Value>>,
+    resource: &'static ResourceType,
+    name: &str,
+) -> Result<Arc<Value>, StoreError> {
+    old.ok_or_else(|| StoreError::NotFound {
+        resource,
+        name: name.to_string(),
+    })
+}
+
 /// What the commit step decided for a write, before anything is persisted.
 pub(super) enum Decided {
     /// The write changes nothing: the stored object.
@@ -641,23 +679,10 @@ impl Store {
             name,
             |_, _| Ok(()),
             |old, now_text, uid| {
-                let old = old.ok_or_else(|| StoreError::NotFound {
-                    resource,
-                    name: name.to_string(),
-                })?;
+                let old = existing_or_not_found(old, resource, name)?;
                 Self::check_rv_precondition(resource, name, &body, &old)?;
                 let (new, sub) = scope_to_subresource(resource, &old, Cow::Borrowed(&body), subresource);
-                let commit = Commit {
-                    resource,
-                    namespace,
-                    name: name.to_string(),
-                    old: Some(old),
-                    new,
-                    manager: &options.manager,
-                    subresource: sub,
-                    managed_fields_done: false,
-                    dry_run: options.dry_run,
-                };
+                let commit = Commit::change(resource, namespace, name, old, new, sub, options);
                 Ok((Self::decide(commit, now_text, uid)?, ()))
             },
         )?;
@@ -695,26 +720,13 @@ impl Store {
             name,
             |_, _| Ok(()),
             |old, now_text, uid| {
-                let old = old.ok_or_else(|| StoreError::NotFound {
-                    resource,
-                    name: name.to_string(),
-                })?;
+                let old = existing_or_not_found(old, resource, name)?;
                 let mut patched = patch_fn(&old, body)?;
                 Self::check_rv_precondition(resource, name, &patched, &old)?;
                 check_name(&patched, name)?;
                 let warnings = handle_unknown_fields(resource, &mut patched, options.validation, false)?;
                 let (new, sub) = scope_to_subresource(resource, &old, Cow::Owned(patched), subresource);
-                let commit = Commit {
-                    resource,
-                    namespace,
-                    name: name.to_string(),
-                    old: Some(old),
-                    new,
-                    manager: &options.manager,
-                    subresource: sub,
-                    managed_fields_done: false,
-                    dry_run: options.dry_run,
-                };
+                let commit = Commit::change(resource, namespace, name, old, new, sub, options);
                 Ok((Self::decide(commit, now_text, uid)?, warnings))
             },
         )?;
