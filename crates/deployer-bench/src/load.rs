@@ -142,7 +142,17 @@ pub struct Outcome {
     pub all_finished_ms: Option<f64>,
     /// Distinct commits among them.
     pub commits: usize,
+    /// Each step between two consecutive phases up to `applied` ([`STAGES`]), in that order.
+    pub stages: Vec<Option<Percentiles>>,
 }
+
+/// The steps of a deployment up to the apply, as pairs of phases, and what each one is.
+pub const STAGES: [(&str, &str, &str); 4] = [
+    ("queued", "committing", "waiting for a worker"),
+    ("committing", "committed", "edit, commit and push"),
+    ("committed", "applying", "to the apply request"),
+    ("applying", "applied", "apply request"),
+];
 
 /// Reads the outcome of the deployments `ids` out of `records`, with wall times from `since`.
 pub fn outcome(records: &[Record], ids: &[String], since: DateTime<Utc>) -> Outcome {
@@ -151,6 +161,7 @@ pub fn outcome(records: &[Record], ids: &[String], since: DateTime<Utc>) -> Outc
     let (mut committed, mut applied, mut finished) = (Vec::new(), Vec::new(), Vec::new());
     let (mut last_committed, mut last_applied, mut last_finished) = (None, None, None);
     let mut shas = HashSet::new();
+    let mut stages = vec![Vec::new(); STAGES.len()];
     let later = |a: Option<DateTime<Utc>>, b: DateTime<Utc>| Some(a.map_or(b, |a: DateTime<Utc>| a.max(b)));
     for r in records.iter().filter(|r| wanted.contains(r.id.as_str())) {
         out.deployments += 1;
@@ -167,6 +178,11 @@ pub fn outcome(records: &[Record], ids: &[String], since: DateTime<Utc>) -> Outc
         }
         if let Some(sha) = &r.commit_sha {
             shas.insert(sha.clone());
+        }
+        for ((from, to, _), samples) in STAGES.iter().zip(&mut stages) {
+            if let (Some(from), Some(to)) = (phase_time(r, from), phase_time(r, to)) {
+                samples.push(between_ms(from, to));
+            }
         }
         let Some(queued) = phase_time(r, "queued") else {
             continue;
@@ -190,6 +206,7 @@ pub fn outcome(records: &[Record], ids: &[String], since: DateTime<Utc>) -> Outc
     out.to_committed = Percentiles::of_millis(&committed);
     out.to_applied = Percentiles::of_millis(&applied);
     out.to_finished = Percentiles::of_millis(&finished);
+    out.stages = stages.iter().map(|samples| Percentiles::of_millis(samples)).collect();
     out.all_committed_ms = last_committed.map(|t| between_ms(since, t));
     out.all_applied_ms = last_applied.map(|t| between_ms(since, t));
     out.all_finished_ms = last_finished.map(|t| between_ms(since, t));
@@ -211,7 +228,7 @@ mod tests {
     fn the_outcome_reads_latencies_from_phase_times_of_the_wanted_deployments_only() -> anyhow::Result<()> {
         let records: Vec<Record> = serde_json::from_value(serde_json::json!([
             {"id": "a", "status": "succeeded", "commit_sha": "c1", "finished_at": "2026-01-01T00:00:01Z",
-             "phase_times": {"queued": "2026-01-01T00:00:00Z", "committed": "2026-01-01T00:00:00.010Z", "applied": "2026-01-01T00:00:00.020Z"}},
+             "phase_times": {"queued": "2026-01-01T00:00:00Z", "committing": "2026-01-01T00:00:00.004Z", "committed": "2026-01-01T00:00:00.010Z", "applied": "2026-01-01T00:00:00.020Z"}},
             {"id": "b", "status": "failed", "failure": {"code": "push_failed"},
              "phase_times": {"queued": "2026-01-01T00:00:00Z"}},
             {"id": "c", "status": "succeeded", "commit_sha": "c3",
@@ -223,6 +240,12 @@ mod tests {
         assert_eq!(o.failed.get("push_failed"), Some(&1));
         assert_eq!(o.to_committed.map(|p| p.p50), Some(10.0));
         assert_eq!((o.all_applied_ms, o.all_finished_ms), (Some(20.0), Some(1000.0)));
+        let stage_p50: Vec<Option<f64>> = o.stages.iter().map(|s| s.as_ref().map(|p| p.p50)).collect();
+        assert_eq!(
+            stage_p50,
+            vec![Some(4.0), Some(6.0), None, None],
+            "only steps with both phases count"
+        );
         Ok(())
     }
 }

@@ -45,7 +45,12 @@ async fn tiny(name: &str) -> anyhow::Result<ScenarioReport> {
 async fn the_overhead_scenario_measures_every_rate_and_the_script() -> anyhow::Result<()> {
     let report = tiny("overhead").await?;
     assert_eq!(report.tables[0].rows.len(), Sizes::tiny().overhead_rates.len());
-    assert_eq!(report.tables[1].rows.len(), 2, "pushed and applied, side by side");
+    assert_eq!(
+        report.tables[1].rows.len(),
+        Sizes::tiny().overhead_rates.len(),
+        "the steps to applied, at every rate"
+    );
+    assert_eq!(report.tables[2].rows.len(), 2, "pushed and applied, side by side");
     Ok(())
 }
 

@@ -49,6 +49,12 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ScenarioReport> {
     );
     let total: usize = s.overhead_rates.iter().map(|r| count(*r, s.overhead_seconds)).sum();
     let all_shots = load::round_robin(world.apps.len(), total);
+    let mut stages = Table::new(
+        "Deployer: where the time to applied goes, p50 / p95 / p99 of each step, ms",
+        &std::iter::once("rate /s")
+            .chain(load::STAGES.iter().map(|(_, _, what)| *what))
+            .collect::<Vec<_>>(),
+    );
     let mut offset = 0;
     let mut lowest = None;
     for rate in &s.overhead_rates {
@@ -73,6 +79,11 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ScenarioReport> {
             ),
             format!("{:.1}", submission.lag_p99_ms),
         ]);
+        stages.row(
+            std::iter::once(format!("{rate}"))
+                .chain(outcome.stages.iter().map(|p| triple(p.as_ref())))
+                .collect(),
+        );
         if !outcome.failed.is_empty() {
             report
                 .problems
@@ -105,6 +116,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ScenarioReport> {
         }
     }
     report.tables.push(table);
+    report.tables.push(stages);
     deployer.stop().await?;
 
     let baseline = Baseline::prepare(&world)?;
