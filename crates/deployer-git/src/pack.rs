@@ -3,7 +3,10 @@
 //!
 //! The objects of a deployment's commits are small and already known by id, so the pack is
 //! written as git would receive it with deltas turned off: every object whole, compressed at
-//! the fastest zlib level, the index built from the ids we already have. The files are
+//! the fastest zlib level, the index built from the ids we already have. The compressor is
+//! zlib-rs: at that level it compresses the tree of a 2,500-entry directory (105 KB, rewritten
+//! by every commit there) in about a third of zlib's time, for an output about 8 % larger
+//! (see docs/BENCHMARKS.md). The files are
 //! written under temporary names and renamed, the `.pack` before the `.idx`, so a reader that
 //! finds the index always finds a complete pack, exactly as `git index-pack` does.
 //!
