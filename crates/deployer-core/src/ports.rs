@@ -437,7 +437,9 @@ pub trait Store: Send + Sync {
         events: &[DeploymentEvent],
     ) -> Result<Inserted, StoreError>;
 
-    /// Replaces a deployment's record and appends its events, atomically.
+    /// Replaces a deployment's record and appends its events, atomically. What is fixed at
+    /// acceptance (the request, the release and the creation time) must not change: stores
+    /// may keep the columns derived from it as the insert wrote them.
     async fn update_deployment(&self, record: &DeploymentRecord, events: &[DeploymentEvent]) -> Result<(), StoreError>;
 
     /// One deployment.

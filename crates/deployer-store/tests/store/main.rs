@@ -22,6 +22,7 @@ macro_rules! behaviour_suite {
             updating_an_unknown_deployment_fails_and_writes_nothing,
             events_of_another_deployment_are_refused,
             listings_filter_and_page_newest_first,
+            updates_move_a_deployment_between_statuses_phase_after_phase,
             unfinished_deployments_come_oldest_first,
             last_deployment_finds_the_latest_of_a_target,
             outbox_entries_are_claimed_delivered_failed_killed_and_revived,

@@ -254,6 +254,71 @@ pub(crate) async fn listings_filter_and_page_newest_first<H: Harness>(h: &H) {
     assert!(ok(s.list_deployments(&DeploymentFilter::default(), &page(0, None)).await).is_empty());
 }
 
+pub(crate) async fn updates_move_a_deployment_between_statuses_phase_after_phase<H: Harness>(h: &H) {
+    let s = store(h).await;
+    let t = target("r1", "c1", "api");
+    let other = queued(&target("r1", "c2", "web"), 1);
+    let mut r = queued(&t, 2).released("rel-1");
+    ok(s.insert_deployment(&other, &[]).await);
+    ok(s.insert_deployment(&r, &[]).await);
+    let with_status = |st: Status| {
+        let s = Arc::clone(&s);
+        async move {
+            let f = DeploymentFilter {
+                status: Some(st),
+                ..Default::default()
+            };
+            ok(s.list_deployments(&f, &page(10, None)).await)
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(with_status(Status::Queued).await, [r.id, other.id]);
+
+    // queued → running
+    r.enter(Phase::Committing, at(3, 0));
+    ok(s.update_deployment(&r, &[]).await);
+    assert_eq!(with_status(Status::Queued).await, [other.id]);
+    assert_eq!(with_status(Status::Running).await, [r.id]);
+    // Phases within `running`: the status filters stay, the record and its columns follow.
+    r.enter(Phase::Committed, at(4, 0));
+    r.commit_sha = Some("0123456789abcdef0123456789abcdef01234567".to_owned());
+    ok(s.update_deployment(&r, &[event(EventKind::Committed, &r)]).await);
+    r.enter(Phase::Applied, at(5, 0));
+    ok(s.update_deployment(&r, &[]).await);
+    assert_eq!(with_status(Status::Running).await, [r.id]);
+    assert_eq!(ok(s.get_deployment(r.id).await), Some(r.clone()));
+    assert_eq!(
+        ok(s.last_deployment(&t, Some(Status::Running)).await).map(|d| d.id),
+        Some(r.id)
+    );
+
+    // running → succeeded
+    r.finish(Status::Succeeded, at(6, 0));
+    ok(s.update_deployment(&r, &[event(EventKind::Succeeded, &r)]).await);
+    assert!(with_status(Status::Running).await.is_empty());
+    assert_eq!(with_status(Status::Succeeded).await, [r.id]);
+    assert_eq!(
+        ok(s.last_deployment(&t, Some(Status::Succeeded)).await),
+        Some(r.clone())
+    );
+    assert_eq!(ok(s.last_deployment(&t, Some(Status::Running)).await), None);
+    let unfinished: Vec<_> = ok(s.unfinished_deployments().await).into_iter().map(|d| d.id).collect();
+    assert_eq!(unfinished, [other.id]);
+    // The columns written at acceptance still find it.
+    let by_target_and_release = DeploymentFilter {
+        region: Some("r1".into()),
+        cluster: Some("c1".into()),
+        file: Some("api".into()),
+        release_id: Some("rel-1".into()),
+        ..Default::default()
+    };
+    let found = ok(s.list_deployments(&by_target_and_release, &page(10, None)).await);
+    assert_eq!(found, [r.clone()]);
+    assert_eq!(ok(s.events(r.id, 0).await).len(), 2);
+}
+
 pub(crate) async fn unfinished_deployments_come_oldest_first<H: Harness>(h: &H) {
     let s = store(h).await;
     let t = target("r1", "c1", "api");
