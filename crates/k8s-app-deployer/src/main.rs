@@ -42,6 +42,17 @@ pub(crate) fn report_error(e: &client::ClientError) -> ExitCode {
 /// for a free thread.
 const MAX_BLOCKING_THREADS: usize = 16;
 
+/// Bounds the service's malloc arenas and fixes its thresholds (see `deployer-malloc`), before
+/// any thread starts. Settings the operator made in the environment win; a refusal leaves
+/// glibc's defaults and is reported.
+fn tune_heap() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let planned = deployer_malloc::plan(cores, |name| std::env::var(name).ok());
+    if let Err(e) = deployer_malloc::apply(&planned) {
+        eprintln!("warning: {e}; the allocator keeps its defaults for the rest");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -54,6 +65,9 @@ fn main() -> ExitCode {
             });
         }
     };
+    if matches!(cli.command, Command::Serve(_) | Command::Demo(_)) {
+        tune_heap();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .max_blocking_threads(MAX_BLOCKING_THREADS)
         .enable_all()
