@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::api::Api;
-use crate::cells::{one, pct};
+use crate::cells::{self, one, pct};
 use crate::deployer::Launch;
 use crate::load::{self, Outcome, Pace};
 use crate::procfs;
@@ -200,8 +200,8 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ScenarioReport> {
             if ctx.launch.is_process() {
                 report.check(
                     format!("RSS ≤ 60 MB at {clusters} clusters with {in_flight} deploys in flight"),
-                    format!("{peak:.1} MiB peak"),
-                    peak <= 60.0,
+                    format!("{} peak", cells::mib_and_mb(peak)),
+                    cells::within_mb(peak, 60.0),
                 );
             }
             if !submission.refused.is_empty() {

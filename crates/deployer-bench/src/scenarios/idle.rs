@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::cells::one;
+use crate::cells::{self, one};
 use crate::procfs;
 use crate::report::{ScenarioReport, Table};
 use crate::world::{World, WorldSpec};
@@ -70,8 +70,8 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ScenarioReport> {
     if ctx.launch.is_process() {
         report.check(
             format!("RSS ≤ 20 MB idle with {} clusters", s.idle_clusters),
-            format!("{:.1} MiB", u.rss_mib),
-            u.rss_mib <= 20.0,
+            cells::mib_and_mb(u.rss_mib),
+            cells::within_mb(u.rss_mib, 20.0),
         );
     }
     world.shutdown().await;
