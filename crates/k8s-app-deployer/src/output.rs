@@ -139,7 +139,7 @@ pub fn summary(record: &Value) -> String {
         ));
     }
     if let Some(d) = record.get("dry_run").filter(|d| !d.is_null()) {
-        out.push_str("\n");
+        out.push('\n');
         out.push_str(text(d, &["diff"]));
         out.push_str("\ncommit message:\n");
         for line in text(d, &["commit_message"]).lines() {

@@ -51,8 +51,8 @@ pub async fn run(args: HistoryArgs) -> ExitCode {
                 return ExitCode::from(exit::SUCCEEDED);
             }
             println!(
-                "{:<26}  {:<10}  {:<36}  {:<20}  {}",
-                "ID", "STATUS", "TARGET", "NEW IMAGE", "CREATED"
+                "{:<26}  {:<10}  {:<36}  {:<20}  CREATED",
+                "ID", "STATUS", "TARGET", "NEW IMAGE"
             );
             for d in items {
                 let new = d

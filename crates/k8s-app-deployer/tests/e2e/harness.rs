@@ -56,11 +56,11 @@ impl Demo {
         };
         let started = Instant::now();
         loop {
-            if let Ok(text) = std::fs::read_to_string(demo.dir.path().join("demo.json")) {
-                if let Ok(facts) = serde_json::from_str::<Value>(&text) {
-                    demo.facts = facts;
-                    break;
-                }
+            if let Ok(text) = std::fs::read_to_string(demo.dir.path().join("demo.json"))
+                && let Ok(facts) = serde_json::from_str::<Value>(&text)
+            {
+                demo.facts = facts;
+                break;
             }
             if let Ok(Some(status)) = demo.child.try_wait() {
                 panic!("the demo exited early ({status}):\n{}", demo.stderr());
