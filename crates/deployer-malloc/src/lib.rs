@@ -6,11 +6,14 @@
 //! service whose requests are served by a few runtime threads and whose bursts allocate and
 //! free many buffers across them, both show up as resident memory that holds nothing: at 1,000
 //! deploys in flight across 100 clusters the live heap peaks at about 27 MiB while the
-//! anonymous memory reaches 47 MiB (docs/BENCHMARKS.md, "Memory at 1,000 deploys in flight").
+//! anonymous memory reaches 47 MiB (docs/BENCHMARKS.md, "glibc's arenas and the loader's
+//! relocations").
 //!
 //! [`plan`] decides what to set: at most one arena per core, and the mmap and trim thresholds
-//! fixed at glibc's own starting value, 128 KiB, which also stops their growth. A setting the
-//! operator chose in the environment (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`,
+//! fixed at 512 KiB and 1 MiB, which stops their growth. (glibc's starting values, 128 KiB for
+//! both, cost 1 to 2 ms of CPU per deploy in the same measurements, presumably blocks mapped
+//! and unmapped each time and arenas trimmed and faulted in again.) A setting the operator
+//! chose in the environment (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`,
 //! `MALLOC_TRIM_THRESHOLD_` or the matching `GLIBC_TUNABLES` entry) is left as it is.
 //! [`apply`] makes the calls; elsewhere than on glibc it does nothing.
 
@@ -53,8 +56,11 @@ impl fmt::Display for Parameter {
     }
 }
 
-/// The thresholds' fixed value: glibc's default before it starts adjusting them.
-pub const THRESHOLD_BYTES: i32 = 128 * 1024;
+/// The fixed mmap threshold: blocks from this size up are mapped on their own.
+pub const MMAP_THRESHOLD_BYTES: i32 = 512 * 1024;
+
+/// The fixed trim threshold: an arena gives back the free space at its top beyond this size.
+pub const TRIM_THRESHOLD_BYTES: i32 = 1024 * 1024;
 
 /// What to set, given the number of cores and the environment: every parameter the operator
 /// has not set, with its value.
@@ -69,8 +75,8 @@ pub fn plan(cores: usize, env: impl Fn(&str) -> Option<String>) -> Vec<(Paramete
     let arenas = i32::try_from(cores.max(1)).unwrap_or(i32::MAX);
     [
         (Parameter::ArenaMax, arenas),
-        (Parameter::MmapThreshold, THRESHOLD_BYTES),
-        (Parameter::TrimThreshold, THRESHOLD_BYTES),
+        (Parameter::MmapThreshold, MMAP_THRESHOLD_BYTES),
+        (Parameter::TrimThreshold, TRIM_THRESHOLD_BYTES),
     ]
     .into_iter()
     .filter(|(p, _)| !chosen(*p))
@@ -140,8 +146,8 @@ mod tests {
             plan(2, env(&[])),
             vec![
                 (Parameter::ArenaMax, 2),
-                (Parameter::MmapThreshold, 131_072),
-                (Parameter::TrimThreshold, 131_072)
+                (Parameter::MmapThreshold, 524_288),
+                (Parameter::TrimThreshold, 1_048_576)
             ]
         );
         assert_eq!(plan(0, env(&[]))[0], (Parameter::ArenaMax, 1));
