@@ -43,8 +43,8 @@ pub(crate) fn report_error(e: &client::ClientError) -> ExitCode {
 const MAX_BLOCKING_THREADS: usize = 16;
 
 /// Bounds the service's malloc arenas and fixes its thresholds (see `deployer-malloc`), before
-/// any thread starts. Settings the operator made in the environment win; a refusal leaves
-/// glibc's defaults and is reported.
+/// any thread starts. Settings the operator made in the environment win; a refused value is
+/// reported, and it and the ones after it stay at glibc's defaults.
 fn tune_heap() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let planned = deployer_malloc::plan(cores, |name| std::env::var(name).ok());
