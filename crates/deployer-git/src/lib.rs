@@ -54,6 +54,8 @@ pub mod repo;
 pub mod scrub;
 /// The settings section.
 pub mod settings;
+/// Empty files made ahead of time for the writer's packs.
+pub mod spare;
 /// Commits built in memory until they are written as one pack.
 pub mod staging;
 /// Commit message trailers.

@@ -13,6 +13,12 @@
 //! hard-linked (or copied) into the remote as it is; otherwise the objects the remote lacks
 //! are found by walking the new commits (looked up without re-reading the remote's pack
 //! directory on a miss) and written as a new pack ([`crate::pack`]).
+//!
+//! The branch is moved as git's files backend moves it (an exclusive `<ref>.lock` holding the
+//! new value, checked against the expected old value under it, renamed over the ref), with
+//! the lock made from a filled spare file ([`crate::spare`]) and the old ref file freed later
+//! by the pool's thread, so that a push creates and frees no file on its way. Without a spare,
+//! or for a branch with a reflog, libgit2 moves it.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -21,6 +27,7 @@ use git2::{ErrorCode, ObjectType, OdbLookupFlags, Oid, Repository, Tree};
 
 use crate::pack::{self, PackObject, WrittenPack};
 use crate::settings::{RemoteKind, RemoteUrl};
+use crate::spare::SparePool;
 use crate::transport::PushReply;
 
 /// Hooks of a remote that `git push` would run.
@@ -109,12 +116,14 @@ impl LocalRemote {
     /// # Errors
     /// libgit2 failures reading the clone or writing the remote.
     pub fn push(&self, clone: &Repository, head: Oid, branch: &str) -> Result<PushReply, git2::Error> {
-        self.push_staged(clone, head, branch, None).map(|(reply, _)| reply)
+        self.push_staged(clone, head, branch, None, None)
+            .map(|(reply, _)| reply)
     }
 
     /// [`LocalRemote::push`], where `staged` (when given) already holds every object `head`
     /// adds to its base: when the remote's branch is still at that base, the pack is linked
-    /// into the remote as it is, with nothing to look up or compress.
+    /// into the remote as it is, with nothing to look up or compress. The branch's lock file
+    /// is made from a file of `spares` when one is ready ([`LocalRemote::move_with_spare`]).
     ///
     /// # Errors
     /// libgit2 failures reading the clone or writing the remote.
@@ -124,6 +133,7 @@ impl LocalRemote {
         head: Oid,
         branch: &str,
         staged: Option<&StagedPack>,
+        spares: Option<&SparePool>,
     ) -> Result<(PushReply, PushEffect), git2::Error> {
         let remote = &self.repo;
         let refname = format!("refs/heads/{branch}");
@@ -163,6 +173,11 @@ impl LocalRemote {
                 }
             }
         }
+        if let Some(pool) = spares
+            && let Some(moved) = self.move_with_spare(&refname, head, current, pool)
+        {
+            return moved.map(|reply| (reply, effect));
+        }
         let moved = match current {
             Some(current) => remote.reference_matching(&refname, head, true, current, "push"),
             None => remote.reference(&refname, head, false, "push"),
@@ -177,6 +192,150 @@ impl LocalRemote {
             )),
             Err(e) => Err(e),
         }
+    }
+}
+
+impl LocalRemote {
+    /// Moves `refname` from `current` to `head` as git's files backend does (an exclusive
+    /// `<ref>.lock` holding the new value, the ref checked against `current` under it, the lock
+    /// renamed over the ref), with the lock made by linking a filled spare file instead of
+    /// creating one: creating a file is the slow part of a push on some file systems (see
+    /// [`crate::spare`]). `None` when that does not apply (no spare ready, a reflog to append
+    /// to, a symbolic ref, the spare on another file system): libgit2 then moves the ref.
+    fn move_with_spare(
+        &self,
+        refname: &str,
+        head: Oid,
+        current: Option<Oid>,
+        spares: &SparePool,
+    ) -> Option<Result<PushReply, git2::Error>> {
+        if self.keeps_reflog(refname) {
+            return None;
+        }
+        let spare = spares.take()?;
+        let moved = self.move_locked(refname, head, current, &spare, spares);
+        spares.release(spare);
+        moved
+    }
+
+    fn move_locked(
+        &self,
+        refname: &str,
+        head: Oid,
+        current: Option<Oid>,
+        spare: &Path,
+        spares: &SparePool,
+    ) -> Option<Result<PushReply, git2::Error>> {
+        let path = self.repo.path().join(refname);
+        let lock = PathBuf::from(format!("{}.lock", path.display()));
+        let value = format!("{head}\n");
+        // Opened without creating: a spare that went away is not made again here.
+        let filled = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(spare)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, value.as_bytes()));
+        filled.ok()?;
+        match std::fs::hard_link(spare, &lock) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Some(Ok(PushReply::Stale {
+                    detail: format!("[remote rejected] (failed to update ref: `{refname}` is locked)"),
+                }));
+            }
+            Err(_) => return None,
+        }
+        let unlock = || {
+            // Best effort: a lock left behind refuses later pushes until it is removed, as
+            // with git.
+            let _ = std::fs::remove_file(&lock);
+        };
+        let found = match read_ref(self.repo.path(), refname, &path) {
+            Ok(RefValue::Direct(found)) => found,
+            Ok(RefValue::Symbolic) => {
+                unlock();
+                return None;
+            }
+            Err(e) => {
+                unlock();
+                return Some(Err(git2::Error::from_str(&format!("failed to read `{refname}`: {e}"))));
+            }
+        };
+        if found != current {
+            unlock();
+            return Some(Ok(PushReply::Stale {
+                detail: format!("[remote rejected] (failed to update ref: `{refname}` moved)"),
+            }));
+        }
+        // The ref's old file gets a second name among the spares, so that the rename below
+        // only drops a link and the pool's thread frees the file later (freeing a file is
+        // slow where creating one is).
+        let old_file = spares.keep_until_released(&path);
+        let moved = match std::fs::rename(&lock, &path) {
+            Ok(()) => Some(Ok(PushReply::Accepted)),
+            Err(e) => {
+                unlock();
+                Some(Err(git2::Error::from_str(&format!(
+                    "failed to update `{refname}`: {e}"
+                ))))
+            }
+        };
+        if let Some(old_file) = old_file {
+            spares.release(old_file);
+        }
+        moved
+    }
+
+    /// Whether git would append to a reflog when `refname` moves.
+    fn keeps_reflog(&self, refname: &str) -> bool {
+        if self.repo.path().join("logs").join(refname).exists() {
+            return true;
+        }
+        match self.repo.config().and_then(|c| c.get_string("core.logAllRefUpdates")) {
+            Ok(value) => !matches!(value.to_ascii_lowercase().as_str(), "false" | "no" | "off" | "0" | ""),
+            // Unset: bare repositories keep no reflogs.
+            Err(_) => false,
+        }
+    }
+}
+
+/// What a ref holds.
+#[derive(Debug, PartialEq, Eq)]
+enum RefValue {
+    /// A commit, or nothing when the ref does not exist.
+    Direct(Option<Oid>),
+    /// Another ref's name.
+    Symbolic,
+}
+
+/// The value of `refname` in the repository at `git_dir`: its loose file at `path`, or its
+/// line of `packed-refs`.
+fn read_ref(git_dir: &Path, refname: &str, path: &Path) -> std::io::Result<RefValue> {
+    let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.starts_with("ref:") => Ok(RefValue::Symbolic),
+        Ok(text) => Oid::from_str(text.trim_end())
+            .map(|id| RefValue::Direct(Some(id)))
+            .map_err(|_| invalid("not a commit id")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let packed = match std::fs::read_to_string(git_dir.join("packed-refs")) {
+                Ok(packed) => packed,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RefValue::Direct(None)),
+                Err(e) => return Err(e),
+            };
+            for line in packed.lines() {
+                if let Some((id, name)) = line.split_once(' ')
+                    && name == refname
+                    && !line.starts_with(['#', '^'])
+                {
+                    return Oid::from_str(id)
+                        .map(|id| RefValue::Direct(Some(id)))
+                        .map_err(|_| invalid("a packed ref that is not a commit id"));
+                }
+            }
+            Ok(RefValue::Direct(None))
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -416,7 +575,7 @@ mod tests {
             pack: written.clone(),
             dir: objects_dir.join("pack"),
         };
-        let (reply, effect) = local.push_staged(&clone, head, "main", Some(&staged))?;
+        let (reply, effect) = local.push_staged(&clone, head, "main", Some(&staged), None)?;
         assert_eq!(reply, PushReply::Accepted);
         assert!(effect.pack_added);
         assert!(written.index_path(&remote.path().join("objects").join("pack")).exists());
@@ -449,6 +608,116 @@ mod tests {
         assert!(LocalRemote::detect(&ssh, &clone_dir).is_none());
         let file: RemoteUrl = format!("file://{}", remote_dir.display()).parse()?;
         assert!(LocalRemote::detect(&file, &clone_dir).is_none());
+        Ok(())
+    }
+
+    /// A spare pool under `dir`, filled.
+    fn filled_pool(dir: &Path, want: usize) -> Result<SparePool, Box<dyn std::error::Error>> {
+        let pool = SparePool::start(&dir.join("spares"), want);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while pool.ready() < want {
+            if std::time::Instant::now() > deadline {
+                return Err("the pool was not filled".into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Ok(pool)
+    }
+
+    #[test]
+    fn the_branch_lock_made_from_a_spare_moves_the_branch_and_leaves_no_lock() -> TestResult {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir()?;
+        let (remote, clone, local) = remote_and_clone(dir.path())?;
+        let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
+        assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
+        let pool = filled_pool(dir.path(), 2)?;
+        let spares: Vec<u64> = std::fs::read_dir(dir.path().join("spares"))?
+            .map(|e| Ok(e?.metadata()?.ino()))
+            .collect::<Result<_, std::io::Error>>()?;
+        let next = commit(&clone, Some(seed), "eu/a/apps/web.yaml", b"image: web:v2\n")?;
+        let (reply, _) = local.push_staged(&clone, next, "main", None, Some(&pool))?;
+        assert_eq!(reply, PushReply::Accepted);
+        let ref_file = remote.path().join("refs/heads/main");
+        assert_eq!(std::fs::read_to_string(&ref_file)?, format!("{next}\n"));
+        assert!(
+            spares.contains(&std::fs::metadata(&ref_file)?.ino()),
+            "the ref is a former spare"
+        );
+        assert!(!remote.path().join("refs/heads/main.lock").exists());
+        assert_eq!(remote.refname_to_id("refs/heads/main")?, next);
+        // git itself agrees.
+        let out = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(remote.path())
+            .args(["rev-parse", "main"])
+            .output()?;
+        assert_eq!(String::from_utf8(out.stdout)?.trim(), next.to_string());
+        Ok(())
+    }
+
+    #[test]
+    fn a_branch_locked_or_moved_by_another_writer_is_refused_as_stale_and_never_forced() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let (remote, clone, local) = remote_and_clone(dir.path())?;
+        let pool = filled_pool(dir.path(), 3)?;
+        let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
+        assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
+        let ours = commit(&clone, Some(seed), "eu/a/apps/web.yaml", b"image: web:v2\n")?;
+
+        // Another writer holds the lock: refused, and its lock is left alone.
+        let lock = remote.path().join("refs/heads/main.lock");
+        std::fs::write(&lock, b"someone else\n")?;
+        let (reply, _) = local.push_staged(&clone, ours, "main", None, Some(&pool))?;
+        assert!(matches!(reply, PushReply::Stale { .. }), "{reply:?}");
+        assert_eq!(std::fs::read(&lock)?, b"someone else\n");
+        std::fs::remove_file(&lock)?;
+
+        // The branch moved between the check and the lock: refused, and the lock removed.
+        let theirs = commit(&clone, Some(seed), "eu/a/apps/web.yaml", b"image: web:v9\n")?;
+        let moved = local.move_with_spare("refs/heads/main", ours, Some(theirs), &pool);
+        assert!(matches!(moved, Some(Ok(PushReply::Stale { .. }))), "{moved:?}");
+        assert!(!lock.exists());
+        assert_eq!(remote.refname_to_id("refs/heads/main")?, seed);
+        Ok(())
+    }
+
+    #[test]
+    fn a_packed_branch_is_checked_from_packed_refs_and_a_logged_one_is_left_to_libgit2() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let (remote, clone, local) = remote_and_clone(dir.path())?;
+        let pool = filled_pool(dir.path(), 3)?;
+        let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
+        assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
+        let git = |args: &[&str]| -> Result<String, Box<dyn std::error::Error>> {
+            let out = std::process::Command::new("git")
+                .arg("--git-dir")
+                .arg(remote.path())
+                .args(args)
+                .output()?;
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            Ok(String::from_utf8(out.stdout)?)
+        };
+        git(&["pack-refs", "--all"])?;
+        assert!(!remote.path().join("refs/heads/main").exists());
+        let next = commit(&clone, Some(seed), "eu/a/apps/web.yaml", b"image: web:v2\n")?;
+        let (reply, _) = local.push_staged(&clone, next, "main", None, Some(&pool))?;
+        assert_eq!(reply, PushReply::Accepted);
+        assert_eq!(git(&["rev-parse", "main"])?.trim(), next.to_string());
+
+        // A branch with a reflog is moved by libgit2, as before spares existed.
+        let log = remote.path().join("logs/refs/heads/main");
+        std::fs::create_dir_all(log.parent().ok_or("no parent")?)?;
+        std::fs::write(&log, b"")?;
+        let last = commit(&clone, Some(next), "eu/a/apps/web.yaml", b"image: web:v3\n")?;
+        assert!(
+            local
+                .move_with_spare("refs/heads/main", last, Some(next), &pool)
+                .is_none()
+        );
+        let (reply, _) = local.push_staged(&clone, last, "main", None, Some(&pool))?;
+        assert_eq!(reply, PushReply::Accepted);
+        assert_eq!(git(&["rev-parse", "main"])?.trim(), last.to_string());
         Ok(())
     }
 }

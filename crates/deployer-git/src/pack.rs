@@ -22,6 +22,8 @@ use flate2::write::ZlibEncoder;
 use git2::{ObjectType, Oid};
 use sha1::{Digest, Sha1};
 
+use crate::spare::SparePool;
+
 /// One object to put in a pack: its id, kind and uncompressed content.
 #[derive(Debug, Clone, Copy)]
 pub struct PackObject<'a> {
@@ -187,6 +189,19 @@ pub fn encode(objects: &[PackObject<'_>]) -> Result<Encoded, PackError> {
 /// # Errors
 /// [`PackError`] when an object cannot be packed or the files cannot be written.
 pub fn write(objects_dir: &Path, objects: &[PackObject<'_>]) -> Result<WrittenPack, PackError> {
+    write_with_spares(objects_dir, objects, None)
+}
+
+/// [`write`], filling files taken from `spares` (when it has any ready; the pool must be on
+/// the same file system) and linking them under the pack's names instead of creating files.
+///
+/// # Errors
+/// [`PackError`] when an object cannot be packed or the files cannot be written.
+pub fn write_with_spares(
+    objects_dir: &Path,
+    objects: &[PackObject<'_>],
+    spares: Option<&SparePool>,
+) -> Result<WrittenPack, PackError> {
     let encoded = encode(objects)?;
     let dir = objects_dir.join("pack");
     std::fs::create_dir_all(&dir)?;
@@ -194,9 +209,11 @@ pub fn write(objects_dir: &Path, objects: &[PackObject<'_>]) -> Result<WrittenPa
         checksum: encoded.checksum,
         objects: encoded.objects,
     };
-    place(&dir, &written.pack_path(&dir), |tmp| std::fs::write(tmp, &encoded.pack))?;
-    place(&dir, &written.index_path(&dir), |tmp| {
-        std::fs::write(tmp, &encoded.index)
+    place(&dir, &written.pack_path(&dir), spares, |file| {
+        file.write_all(&encoded.pack)
+    })?;
+    place(&dir, &written.index_path(&dir), spares, |file| {
+        file.write_all(&encoded.index)
     })?;
     Ok(written)
 }
@@ -217,24 +234,54 @@ pub fn share(pack: &WrittenPack, from: &Path, objects_dir: &Path) -> std::io::Re
         match std::fs::hard_link(&source, &target) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(_) => place(&dir, &target, |tmp| std::fs::copy(&source, tmp).map(|_| ()))?,
+            Err(_) => place(&dir, &target, None, |file| {
+                std::io::copy(&mut std::fs::File::open(&source)?, file).map(|_| ())
+            })?,
         }
     }
     Ok(())
 }
 
-/// Creates `target` through a temporary file in `dir` made by `fill`, read-only as git makes
-/// pack files. A pack of that name already there has the same content and is kept.
-fn place(dir: &Path, target: &Path, fill: impl FnOnce(&Path) -> std::io::Result<()>) -> std::io::Result<()> {
+/// Creates `target` from a file filled by `fill`, read-only as git makes pack files: a spare
+/// from `spares` linked under the name when one is ready (a link appears whole), otherwise a
+/// temporary file in `dir` renamed. A pack of that name already there has the same content and
+/// is kept.
+fn place(
+    dir: &Path,
+    target: &Path,
+    spares: Option<&SparePool>,
+    fill: impl Fn(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     if target.exists() {
         return Ok(());
+    }
+    if let Some(pool) = spares
+        && let Some(spare) = pool.take()
+    {
+        // Opened without creating: a spare that went away is not made again here.
+        let placed = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&spare)
+            .and_then(|mut file| fill(&mut file))
+            .and_then(|()| std::fs::set_permissions(&spare, std::fs::Permissions::from_mode(0o444)))
+            .and_then(|()| match std::fs::hard_link(&spare, target) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                other => other,
+            });
+        pool.release(spare);
+        if placed.is_ok() {
+            return Ok(());
+        }
+        // Another file system, or the spare went away: make a file of its own.
     }
     let tmp = dir.join(format!(
         "tmp_pack_deployer_{}_{:016x}",
         std::process::id(),
         fastrand::u64(..)
     ));
-    let result = fill(&tmp)
+    let result = std::fs::File::create_new(&tmp)
+        .and_then(|mut file| fill(&mut file))
         .and_then(|()| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o444)))
         .and_then(|()| std::fs::rename(&tmp, target));
     if result.is_err() {
@@ -279,6 +326,43 @@ mod tests {
         let out = std::process::Command::new("git")
             .arg("verify-pack")
             .arg(written.index_path(&repo.path().join("objects").join("pack")))
+            .output()?;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
+    }
+
+    #[test]
+    fn a_pack_written_into_spare_files_is_read_by_libgit2_and_verified_by_git() -> TestResult {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir()?;
+        let repo = git2::Repository::init_bare(dir.path())?;
+        let pack_dir = repo.path().join("objects").join("pack");
+        let spare_dir = repo.path().join("spare-files");
+        let pool = SparePool::start(&spare_dir, 2);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while pool.ready() < 2 {
+            assert!(std::time::Instant::now() < deadline, "the pool was not filled");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let spare_inodes: Vec<u64> = std::fs::read_dir(&spare_dir)?
+            .map(|e| Ok(e?.metadata()?.ino()))
+            .collect::<Result<_, std::io::Error>>()?;
+        let data = b"image: web:v3\n";
+        let object = PackObject {
+            id: Oid::hash_object(ObjectType::Blob, data)?,
+            kind: ObjectType::Blob,
+            data,
+        };
+        let written = write_with_spares(&repo.path().join("objects"), &[object], Some(&pool))?;
+        for path in [written.pack_path(&pack_dir), written.index_path(&pack_dir)] {
+            let meta = std::fs::metadata(&path)?;
+            assert!(spare_inodes.contains(&meta.ino()), "{} is not a spare", path.display());
+            assert!(meta.permissions().readonly());
+        }
+        assert_eq!(repo.find_blob(object.id)?.content(), data);
+        let out = std::process::Command::new("git")
+            .arg("verify-pack")
+            .arg(written.index_path(&pack_dir))
             .output()?;
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         Ok(())

@@ -12,12 +12,13 @@
 //! to a local remote on the same tip links into the remote as it is. Every added pack counts
 //! towards a background consolidation of that repository ([`crate::consolidate`]); handles are
 //! reopened after one, since it deletes packs they may hold open. Readers share the trees the
-//! writer keeps and a few clone handles.
+//! writer keeps and a few clone handles. The tip a push landed is kept in memory and written
+//! into the tracking ref off the batches' way ([`PushedTip`]).
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use deployer_core::ports::{CommitOutcome, CommitSpec, ConfigRepo, FileEdit, RepoError, RepoFile};
@@ -32,6 +33,7 @@ use crate::objects;
 use crate::pack;
 use crate::paths::RepoPath;
 use crate::settings::{GitSettings, RemoteKind, SettingsError};
+use crate::spare::SparePool;
 use crate::staging::{Staging, TreeCache};
 use crate::transport::{GitCli, PushReply, TransportError};
 
@@ -39,6 +41,15 @@ use crate::transport::{GitCli, PushReply, TransportError};
 const QUEUE_CAPACITY: usize = 256;
 /// The pause before the one quick retry of a failed fetch or push.
 const QUICK_RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// How long the writer waits idle before it writes the last pushed tip into the tracking ref.
+const TIP_WRITE_IDLE: Duration = Duration::from_millis(50);
+/// How long the tracking ref may stay behind the last push while the writer is busy.
+const TIP_WRITE_EVERY: Duration = Duration::from_secs(1);
+/// Empty files kept ready for the writer (a batch's pack takes two, the remote's branch lock
+/// one when pushed in-process).
+const SPARE_FILES: usize = 6;
+/// Where in the clone they are kept (git ignores the directory).
+const SPARE_DIR: &str = "spare-files";
 
 /// Why the repository could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +112,39 @@ struct Shared {
     readers: std::sync::Mutex<Vec<(Repository, u64)>>,
     /// Consolidation of a local remote's packs (each push in-process adds one).
     remote_packs: Option<Arc<Consolidator>>,
+    /// The tip the last push landed, ahead of the tracking ref until that is written.
+    pushed: std::sync::Mutex<PushedTip>,
+    /// Empty files for the writer's packs and a local remote's branch lock, once the clone is
+    /// prepared.
+    spares: std::sync::OnceLock<SparePool>,
+}
+
+/// The tip the last push landed, kept in memory.
+///
+/// Moving the tracking ref creates a lock file and replaces the ref's file; done for every
+/// push, it put two file-system operations on each batch's way to its callers. The writer
+/// builds on this tip and readers read it; the ref on disk is written once the writer has been
+/// idle for [`TIP_WRITE_IDLE`], at least every [`TIP_WRITE_EVERY`] under steady load, and when
+/// the writer stops. A fetch makes the ref on disk the truth again. A ref left behind by a
+/// crash costs nothing but objects fetched again: every start begins with a fetch.
+#[derive(Debug, Default)]
+struct PushedTip {
+    /// The newest commit pushed since the last fetch.
+    tip: Option<Oid>,
+    /// Whether `tip` has not been written into the tracking ref yet.
+    unwritten: bool,
+    /// When the writer last wrote the tracking ref.
+    last_write: Option<Instant>,
+}
+
+impl PushedTip {
+    /// Whether the writer, busy, should write the tracking ref now.
+    fn write_due(&self, now: Instant) -> bool {
+        self.unwritten
+            && self
+                .last_write
+                .is_none_or(|at| now.saturating_duration_since(at) >= TIP_WRITE_EVERY)
+    }
 }
 
 /// The writer's handles and objects, kept between batches.
@@ -199,6 +243,8 @@ impl GitConfigRepo {
             trees,
             readers: std::sync::Mutex::new(Vec::new()),
             remote_packs,
+            pushed: std::sync::Mutex::new(PushedTip::default()),
+            spares: std::sync::OnceLock::new(),
         });
         let prepared = Arc::clone(&shared);
         tokio::task::spawn_blocking(move || {
@@ -210,6 +256,8 @@ impl GitConfigRepo {
             path: shared.settings.clone_dir.clone(),
             message: e.to_string(),
         })??;
+        let spare_dir = shared.cli.git_dir().join(SPARE_DIR);
+        let _ = shared.spares.set(SparePool::start(&spare_dir, SPARE_FILES));
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         tokio::spawn(run_writer(Arc::clone(&shared), queue));
         Ok(GitConfigRepo { shared, jobs })
@@ -262,20 +310,23 @@ impl GitConfigRepo {
     async fn with_tip<T, F>(&self, work: F) -> Result<T, RepoError>
     where
         T: Send + 'static,
-        F: FnOnce(&Shared, &Repository, Oid) -> Result<T, RepoError> + Send + 'static,
+        F: Fn(&Shared, &Repository, Oid) -> Result<T, RepoError> + Send + 'static,
     {
         let shared = Arc::clone(&self.shared);
         blocking(move || {
-            let repo = shared.take_reader()?;
-            let result = objects::tip(&repo.0, &shared.cli.tracking_ref())
-                .map_err(internal)
-                .and_then(|tip| {
-                    tip.ok_or_else(|| RepoError::Internal {
-                        message: format!("branch `{}` has not been fetched", shared.settings.branch),
-                    })
-                })
-                .and_then(|tip| work(&shared, &repo.0, tip));
-            shared.give_back_reader(repo);
+            let (reader, kept) = shared.take_reader()?;
+            let result = shared.at_local_tip(&reader.0, &work);
+            if result.is_err() && kept {
+                // A kept handle may know packs that a consolidation deleted after it read
+                // their indexes, and miss the pack that replaced them: once more with a fresh
+                // handle before anything is reported.
+                drop(reader);
+                let fresh = (open_repo(shared.cli.git_dir())?, shared.clone_packs.finished());
+                let result = shared.at_local_tip(&fresh.0, &work);
+                shared.give_back_reader(fresh);
+                return result;
+            }
+            shared.give_back_reader(reader);
             result
         })
         .await?
@@ -295,7 +346,7 @@ impl ConfigRepo for GitConfigRepo {
             let odb = repo.odb().map_err(internal)?;
             match Staging::with_cache(Arc::clone(&shared.trees)).read_file(&odb, tip, &repo_path) {
                 Ok(file) => Ok(Some(RepoFile {
-                    path,
+                    path: path.clone(),
                     content: file.content,
                     commit: tip.to_string(),
                 })),
@@ -347,7 +398,7 @@ impl ConfigRepo for GitConfigRepo {
 
 /// The writer: takes batches of waiting requests and lands them.
 async fn run_writer(shared: Arc<Shared>, mut queue: mpsc::Receiver<Job>) {
-    while let Some(first) = queue.recv().await {
+    while let Some(first) = next_job(&shared, &mut queue).await {
         let mut jobs = vec![first];
         while jobs.len() < shared.settings.max_commits_per_push {
             match queue.try_recv() {
@@ -366,7 +417,43 @@ async fn run_writer(shared: Arc<Shared>, mut queue: mpsc::Receiver<Job>) {
             // The caller may have gone; the commit stands either way.
             let _ = job.reply.send(result);
         }
+        if shared.pushed_tip().write_due(Instant::now()) {
+            write_tracking_ref(&shared).await;
+        }
     }
+    write_tracking_ref(&shared).await;
+}
+
+/// The next request for the writer, `None` when every sender is gone. A pushed tip not yet in
+/// the tracking ref is written there when no request comes within [`TIP_WRITE_IDLE`].
+async fn next_job(shared: &Arc<Shared>, queue: &mut mpsc::Receiver<Job>) -> Option<Job> {
+    if shared.pushed_tip().unwritten {
+        match tokio::time::timeout(TIP_WRITE_IDLE, queue.recv()).await {
+            Ok(job) => return job,
+            Err(_) => write_tracking_ref(shared).await,
+        }
+    }
+    queue.recv().await
+}
+
+/// Writes the last pushed tip into the tracking ref, if it is not there yet. A failure is
+/// left alone, as a ref behind the remote is: the writer builds on the tip in memory, and the
+/// next fetch writes the ref.
+async fn write_tracking_ref(shared: &Arc<Shared>) {
+    let _guard = shared.refs_lock.lock().await;
+    let shared = Arc::clone(shared);
+    let _ = blocking(move || {
+        let tip = {
+            let pushed = shared.pushed_tip();
+            pushed.tip.filter(|_| pushed.unwritten)
+        };
+        let Some(tip) = tip else { return };
+        let _ = set_tracking_ref(&shared, tip);
+        let mut pushed = shared.pushed_tip();
+        pushed.unwritten = false;
+        pushed.last_write = Some(Instant::now());
+    })
+    .await;
 }
 
 /// Commits and pushes one batch, rebuilding it on the new tip while the remote keeps moving.
@@ -423,10 +510,36 @@ async fn land(shared: &Arc<Shared>, requests: Arc<[Request]>) -> Vec<Result<Comm
 }
 
 impl Shared {
-    /// Fetches the branch (with one quick retry), counting it.
+    /// Fetches the branch (with one quick retry), counting it. Called with the refs lock held;
+    /// after a fetch the tracking ref is the tip.
     fn fetch(&self) -> Result<(), TransportError> {
         self.fetches_run.fetch_add(1, Ordering::Relaxed);
-        fetch_with_quick_retry(&self.cli)
+        let fetched = fetch_with_quick_retry(&self.cli);
+        if fetched.is_ok() {
+            let mut pushed = self.pushed_tip();
+            pushed.tip = None;
+            pushed.unwritten = false;
+        }
+        fetched
+    }
+
+    /// The tip of the local view: the last push's since the last fetch, or the tracking ref's.
+    fn local_tip(&self, repo: &Repository) -> Result<Option<Oid>, RepoError> {
+        if let Some(tip) = self.pushed_tip().tip {
+            return Ok(Some(tip));
+        }
+        objects::tip(repo, &self.cli.tracking_ref()).map_err(internal)
+    }
+
+    /// Records a push that landed `head`.
+    fn landed(&self, head: Oid) {
+        let mut pushed = self.pushed_tip();
+        pushed.tip = Some(head);
+        pushed.unwritten = true;
+    }
+
+    fn pushed_tip(&self) -> std::sync::MutexGuard<'_, PushedTip> {
+        self.pushed.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether the remote answers and has the branch, without touching the clone: read
@@ -450,8 +563,9 @@ impl Shared {
 const READERS_KEPT: usize = 4;
 
 impl Shared {
-    /// A clone handle for a reader: a kept one when it is still current, a new one otherwise.
-    fn take_reader(&self) -> Result<(Repository, u64), RepoError> {
+    /// A clone handle for a reader: a kept one when it is still current (then `true`), a new
+    /// one otherwise.
+    fn take_reader(&self) -> Result<((Repository, u64), bool), RepoError> {
         let finished = self.clone_packs.finished();
         let kept = self
             .readers
@@ -459,9 +573,21 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .pop();
         match kept {
-            Some((repo, seen)) if seen == finished => Ok((repo, seen)),
-            _ => Ok((open_repo(self.cli.git_dir())?, finished)),
+            Some((repo, seen)) if seen == finished => Ok(((repo, seen), true)),
+            _ => Ok(((open_repo(self.cli.git_dir())?, finished), false)),
         }
+    }
+
+    /// Runs `work` on `repo` at the tip of the local view.
+    fn at_local_tip<T>(
+        &self,
+        repo: &Repository,
+        work: &impl Fn(&Shared, &Repository, Oid) -> Result<T, RepoError>,
+    ) -> Result<T, RepoError> {
+        let tip = self.local_tip(repo)?.ok_or_else(|| RepoError::Internal {
+            message: format!("branch `{}` has not been fetched", self.settings.branch),
+        })?;
+        work(self, repo, tip)
     }
 
     /// Keeps a reader's handle for the next reader.
@@ -480,8 +606,8 @@ impl Shared {
 }
 
 /// Builds the chain ([`build_at_tip`]) and, when it made a commit, pushes its head and, once
-/// the push landed, moves the tracking ref to it. The push's answer is `None` when there was
-/// nothing to push.
+/// the push landed, makes it the local tip ([`PushedTip`]). The push's answer is `None` when
+/// there was nothing to push.
 fn build_and_push(
     shared: &Shared,
     requests: &[Request],
@@ -492,9 +618,7 @@ fn build_and_push(
     };
     let pushed = push(shared, head);
     if matches!(pushed, Ok(PushReply::Accepted)) {
-        // The push landed; if the local ref cannot be moved, the next push is refused as stale
-        // and the fetch that follows repairs it.
-        let _ = set_tracking_ref(shared, head);
+        shared.landed(head);
     }
     Ok((chain, Some(pushed)))
 }
@@ -507,11 +631,9 @@ fn build_at_tip(shared: &Shared, requests: &[Request]) -> Result<Chain, RepoErro
     state.staged = None;
     state.staging.clear();
     let repo = clone_repo(&mut state.clone, shared)?;
-    let tip = objects::tip(repo, &shared.cli.tracking_ref())
-        .map_err(internal)?
-        .ok_or_else(|| RepoError::Internal {
-            message: format!("branch `{}` has not been fetched", shared.settings.branch),
-        })?;
+    let tip = shared.local_tip(repo)?.ok_or_else(|| RepoError::Internal {
+        message: format!("branch `{}` has not been fetched", shared.settings.branch),
+    })?;
     let identity = Signature::now(&shared.settings.author_name, &shared.settings.author_email).map_err(internal)?;
     let built = build_chain(
         repo,
@@ -531,7 +653,7 @@ fn build_at_tip(shared: &Shared, requests: &[Request]) -> Result<Chain, RepoErro
     };
     if let Some(head) = chain.head() {
         let objects_dir = repo.path().join("objects");
-        let written = pack::write(&objects_dir, &state.staging.objects());
+        let written = pack::write_with_spares(&objects_dir, &state.staging.objects(), shared.spares.get());
         state.staging.clear();
         let written = written.map_err(|e| RepoError::Internal {
             message: format!("failed to write the new objects: {e}"),
@@ -609,7 +731,13 @@ fn push_in_process(shared: &Shared, remote_packs: &Arc<Consolidator>, head: Oid)
         .map(|(_, s)| s.clone());
     let clone = clone_repo(&mut state.clone, shared).ok()?;
     let (remote, _) = state.remote.as_ref()?;
-    match remote.push_staged(clone, head, shared.settings.branch.as_str(), staged.as_ref()) {
+    match remote.push_staged(
+        clone,
+        head,
+        shared.settings.branch.as_str(),
+        staged.as_ref(),
+        shared.spares.get(),
+    ) {
         Ok((reply, effect)) => {
             if effect.pack_added {
                 remote_packs.pack_added();
@@ -697,5 +825,35 @@ fn internal(error: git2::Error) -> RepoError {
 fn unavailable(error: TransportError) -> RepoError {
     RepoError::Unavailable {
         message: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_written_tip_is_never_due_and_an_unwritten_one_is_due_a_second_after_the_last_write() {
+        let now = Instant::now();
+        let tip = Some(Oid::ZERO_SHA1);
+        let written = PushedTip {
+            tip,
+            unwritten: false,
+            last_write: None,
+        };
+        assert!(!written.write_due(now));
+        let never_written = PushedTip {
+            tip,
+            unwritten: true,
+            last_write: None,
+        };
+        assert!(never_written.write_due(now));
+        let recent = PushedTip {
+            tip,
+            unwritten: true,
+            last_write: Some(now),
+        };
+        assert!(!recent.write_due(now + TIP_WRITE_EVERY / 2));
+        assert!(recent.write_due(now + TIP_WRITE_EVERY));
     }
 }

@@ -50,6 +50,71 @@ async fn an_edit_lands_on_the_remote_as_one_commit_with_the_rendered_message_and
     Ok(())
 }
 
+/// The clone's tracking ref, read from disk.
+fn tracking_ref_on_disk(world: &World) -> TestResult<git2::Oid> {
+    let clone = git2::Repository::open_bare(world.path("clone"))?;
+    Ok(clone.refname_to_id("refs/remotes/origin/main")?)
+}
+
+#[tokio::test]
+async fn the_tracking_ref_follows_the_pushes_once_the_writer_is_idle_and_readers_see_them_at_once() -> TestResult {
+    let world = World::new(&standard_files())?;
+    let seed = world.main()?;
+    let repo = GitConfigRepo::open(world.settings("clone")?).await?;
+    assert_eq!(tracking_ref_on_disk(&world)?, seed);
+    let first = repo
+        .commit_edit(&spec(WEB, "01FIRST"), replace("web:v1", "web:v2"))
+        .await?;
+    let second = repo
+        .commit_edit(&spec(WEB, "01SECOND"), replace("web:v2", "web:v3"))
+        .await?;
+    let (CommitOutcome::Pushed { sha: first, .. }, CommitOutcome::Pushed { sha: second, .. }) = (first, second) else {
+        return Err("expected two pushes".into());
+    };
+    assert_ne!(first, second);
+    // The second edit was built on the first (no fetch in between), and readers see it before
+    // the ref on disk is written.
+    assert_eq!(world.linear_history()?.len(), 3);
+    let read = repo.read_file(WEB, false).await?.ok_or("file vanished")?;
+    assert_eq!(read.commit, second);
+    assert_eq!(read.content, b"kind: Deployment\nimage: registry.example.com/web:v3\n");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tracking_ref_on_disk(&world)?.to_string() != second {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the tracking ref stayed behind the push"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // A fetch keeps the view: the remote has what was pushed.
+    repo.refresh().await?;
+    assert_eq!(repo.read_file(WEB, false).await?.ok_or("file vanished")?.commit, second);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_fetch_replaces_the_pushed_tip_when_the_remote_moved_on() -> TestResult {
+    let world = World::new(&standard_files())?;
+    let repo = GitConfigRepo::open(world.settings("clone")?).await?;
+    let CommitOutcome::Pushed { sha: ours, .. } = repo
+        .commit_edit(&spec(WEB, "01OURS"), replace("web:v1", "web:v2"))
+        .await?
+    else {
+        return Err("expected a push".into());
+    };
+    let theirs = world.commit_on_remote(
+        &[("eu/prod-a/apps/other.yaml", Entry::File(b"kind: Deployment\n"))],
+        "another writer",
+        &[],
+    )?;
+    assert_eq!(world.linear_history()?[1].to_string(), ours);
+    repo.refresh().await?;
+    let read = repo.read_file(WEB, false).await?.ok_or("file vanished")?;
+    assert_eq!(read.commit, theirs.to_string());
+    assert_eq!(tracking_ref_on_disk(&world)?, theirs);
+    Ok(())
+}
+
 #[tokio::test]
 async fn an_edit_that_changes_nothing_makes_no_commit() -> TestResult {
     let world = World::new(&standard_files())?;
@@ -414,5 +479,48 @@ async fn reopening_a_clone_of_another_remote_is_refused() -> TestResult {
         .err()
         .ok_or("a clone of another remote was accepted")?;
     assert_eq!(err.kind(), "remote_mismatch");
+    Ok(())
+}
+
+/// Readers run while commits land one after another (each adding a pack, every 32 packs a
+/// consolidation deletes packs that kept handles may have read): every read succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readers_always_find_the_pushed_tip_while_packs_are_consolidated() -> TestResult {
+    let world = World::new(&standard_files())?;
+    let repo = Arc::new(GitConfigRepo::open(world.settings("clone")?).await?);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..3 {
+        let (repo, stop) = (Arc::clone(&repo), Arc::clone(&stop));
+        readers.push(tokio::spawn(async move {
+            let mut reads = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Err(e) = repo.read_file(WEB, false).await {
+                    return Err(format!("read {reads} failed: {e}"));
+                }
+                reads += 1;
+            }
+            Ok(reads)
+        }));
+    }
+    let tags: Vec<String> = (1..=301).map(|n| format!("web:v{n}")).collect();
+    for (i, pair) in tags.windows(2).enumerate() {
+        let (from, to): (&'static str, &'static str) = (
+            Box::leak(pair[0].clone().into_boxed_str()),
+            Box::leak(pair[1].clone().into_boxed_str()),
+        );
+        let outcome = repo
+            .commit_edit(&spec(WEB, &format!("01R{i:04}")), replace(from, to))
+            .await?;
+        assert!(matches!(outcome, CommitOutcome::Pushed { .. }), "{outcome:?}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        assert!(reader.await?? > 0);
+    }
+    assert_eq!(
+        world.remote_file(WEB)?,
+        b"kind: Deployment\nimage: registry.example.com/web:v301\n"
+    );
     Ok(())
 }
