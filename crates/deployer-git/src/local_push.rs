@@ -196,12 +196,7 @@ impl LocalRemote {
 }
 
 impl LocalRemote {
-    /// Moves `refname` from `current` to `head` as git's files backend does (an exclusive
-    /// `<ref>.lock` holding the new value, the ref checked against `current` under it, the lock
-    /// renamed over the ref), with the lock made by linking a filled spare file instead of
-    /// creating one: creating a file is the slow part of a push on some file systems (see
-    /// [`crate::spare`]). `None` when that does not apply (no spare ready, a reflog to append
-    /// to, a symbolic ref, the spare on another file system): libgit2 then moves the ref.
+    /// Moves the remote's `refname` from `current` to `head` with [`move_ref_with_spare`].
     fn move_with_spare(
         &self,
         refname: &str,
@@ -209,93 +204,121 @@ impl LocalRemote {
         current: Option<Oid>,
         spares: &SparePool,
     ) -> Option<Result<PushReply, git2::Error>> {
-        if self.keeps_reflog(refname) {
-            return None;
-        }
-        let spare = spares.take()?;
-        let moved = self.move_locked(refname, head, current, &spare, spares);
-        spares.release(spare);
-        moved
+        move_ref_with_spare(&self.repo, refname, head, Expect::Value(current), spares)
     }
+}
 
-    fn move_locked(
-        &self,
-        refname: &str,
-        head: Oid,
-        current: Option<Oid>,
-        spare: &Path,
-        spares: &SparePool,
-    ) -> Option<Result<PushReply, git2::Error>> {
-        let path = self.repo.path().join(refname);
-        let lock = PathBuf::from(format!("{}.lock", path.display()));
-        let value = format!("{head}\n");
-        // Opened without creating: a spare that went away is not made again here.
-        let filled = std::fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(spare)
-            .and_then(|mut file| std::io::Write::write_all(&mut file, value.as_bytes()));
-        filled.ok()?;
-        match std::fs::hard_link(spare, &lock) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Some(Ok(PushReply::Stale {
-                    detail: format!("[remote rejected] (failed to update ref: `{refname}` is locked)"),
-                }));
-            }
-            Err(_) => return None,
-        }
-        let unlock = || {
-            // Best effort: a lock left behind refuses later pushes until it is removed, as
-            // with git.
-            let _ = std::fs::remove_file(&lock);
-        };
-        let found = match read_ref(self.repo.path(), refname, &path) {
-            Ok(RefValue::Direct(found)) => found,
-            Ok(RefValue::Symbolic) => {
-                unlock();
-                return None;
-            }
-            Err(e) => {
-                unlock();
-                return Some(Err(git2::Error::from_str(&format!("failed to read `{refname}`: {e}"))));
-            }
-        };
-        if found != current {
-            unlock();
+/// What a ref must hold for [`move_ref_with_spare`] to move it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// This value (`None`: the ref must not exist yet).
+    Value(Option<Oid>),
+    /// Any value: the caller alone moves this ref (a forced update).
+    Any,
+}
+
+/// Moves `refname` of `repo` to `head` as git's files backend does (an exclusive `<ref>.lock`
+/// holding the new value, the ref checked against `expect` under it, the lock renamed over the
+/// ref), with the lock made by linking a filled spare file instead of creating one, and the
+/// ref's old file freed later by the pool's thread: creating and freeing files is the slow
+/// part of a push on some file systems (see [`crate::spare`]). A lock held by someone else or a
+/// ref that does not hold the expected value is [`PushReply::Stale`]. `None` when this way does
+/// not apply (no spare ready, a reflog to append to, a symbolic ref, the spare on another file
+/// system): libgit2 should move the ref then.
+pub fn move_ref_with_spare(
+    repo: &Repository,
+    refname: &str,
+    head: Oid,
+    expect: Expect,
+    spares: &SparePool,
+) -> Option<Result<PushReply, git2::Error>> {
+    if keeps_reflog(repo, refname) {
+        return None;
+    }
+    let spare = spares.take()?;
+    let moved = move_locked(repo.path(), refname, head, expect, &spare, spares);
+    spares.release(spare);
+    moved
+}
+
+fn move_locked(
+    git_dir: &Path,
+    refname: &str,
+    head: Oid,
+    expect: Expect,
+    spare: &Path,
+    spares: &SparePool,
+) -> Option<Result<PushReply, git2::Error>> {
+    let path = git_dir.join(refname);
+    let lock = PathBuf::from(format!("{}.lock", path.display()));
+    let value = format!("{head}\n");
+    // Opened without creating: a spare that went away is not made again here.
+    let filled = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(spare)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, value.as_bytes()));
+    filled.ok()?;
+    match std::fs::hard_link(spare, &lock) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Some(Ok(PushReply::Stale {
-                detail: format!("[remote rejected] (failed to update ref: `{refname}` moved)"),
+                detail: format!("[remote rejected] (failed to update ref: `{refname}` is locked)"),
             }));
         }
-        // The ref's old file gets a second name among the spares, so that the rename below
-        // only drops a link and the pool's thread frees the file later (freeing a file is
-        // slow where creating one is).
-        let old_file = spares.keep_until_released(&path);
-        let moved = match std::fs::rename(&lock, &path) {
-            Ok(()) => Some(Ok(PushReply::Accepted)),
-            Err(e) => {
-                unlock();
-                Some(Err(git2::Error::from_str(&format!(
-                    "failed to update `{refname}`: {e}"
-                ))))
-            }
-        };
-        if let Some(old_file) = old_file {
-            spares.release(old_file);
-        }
-        moved
+        Err(_) => return None,
     }
+    let unlock = || {
+        // Best effort: a lock left behind refuses later updates until it is removed, as with
+        // git.
+        let _ = std::fs::remove_file(&lock);
+    };
+    let found = match read_ref(git_dir, refname, &path) {
+        Ok(RefValue::Direct(found)) => found,
+        Ok(RefValue::Symbolic) => {
+            unlock();
+            return None;
+        }
+        Err(e) => {
+            unlock();
+            return Some(Err(git2::Error::from_str(&format!("failed to read `{refname}`: {e}"))));
+        }
+    };
+    if let Expect::Value(current) = expect
+        && found != current
+    {
+        unlock();
+        return Some(Ok(PushReply::Stale {
+            detail: format!("[remote rejected] (failed to update ref: `{refname}` moved)"),
+        }));
+    }
+    // The ref's old file gets a second name among the spares, so that the rename below only
+    // drops a link and the pool's thread frees the file later.
+    let old_file = spares.keep_until_released(&path);
+    let moved = match std::fs::rename(&lock, &path) {
+        Ok(()) => Some(Ok(PushReply::Accepted)),
+        Err(e) => {
+            unlock();
+            Some(Err(git2::Error::from_str(&format!(
+                "failed to update `{refname}`: {e}"
+            ))))
+        }
+    };
+    if let Some(old_file) = old_file {
+        spares.release(old_file);
+    }
+    moved
+}
 
-    /// Whether git would append to a reflog when `refname` moves.
-    fn keeps_reflog(&self, refname: &str) -> bool {
-        if self.repo.path().join("logs").join(refname).exists() {
-            return true;
-        }
-        match self.repo.config().and_then(|c| c.get_string("core.logAllRefUpdates")) {
-            Ok(value) => !matches!(value.to_ascii_lowercase().as_str(), "false" | "no" | "off" | "0" | ""),
-            // Unset: bare repositories keep no reflogs.
-            Err(_) => false,
-        }
+/// Whether git would append to a reflog of `repo` when `refname` moves.
+fn keeps_reflog(repo: &Repository, refname: &str) -> bool {
+    if repo.path().join("logs").join(refname).exists() {
+        return true;
+    }
+    match repo.config().and_then(|c| c.get_string("core.logAllRefUpdates")) {
+        Ok(value) => !matches!(value.to_ascii_lowercase().as_str(), "false" | "no" | "off" | "0" | ""),
+        // Unset: bare repositories keep no reflogs.
+        Err(_) => false,
     }
 }
 
@@ -678,6 +701,34 @@ mod tests {
         let moved = local.move_with_spare("refs/heads/main", ours, Some(theirs), &pool);
         assert!(matches!(moved, Some(Ok(PushReply::Stale { .. }))), "{moved:?}");
         assert!(!lock.exists());
+        assert_eq!(remote.refname_to_id("refs/heads/main")?, seed);
+        Ok(())
+    }
+
+    #[test]
+    fn a_forced_move_takes_any_old_value_but_not_a_held_lock() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let (remote, clone, local) = remote_and_clone(dir.path())?;
+        // More spares than the moves below take, so that none waits for the pool's thread.
+        let pool = filled_pool(dir.path(), 8)?;
+        let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
+        assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
+        let other = commit(&clone, Some(seed), "eu/a/apps/web.yaml", b"image: web:v9\n")?;
+        let refname = "refs/remotes/origin/main";
+        // Where the ref's directory does not exist yet, libgit2 makes it.
+        assert!(move_ref_with_spare(&clone, refname, seed, Expect::Any, &pool).is_none());
+        clone.reference(refname, seed, true, "fetch")?;
+        // Whatever the ref holds, it moves.
+        for target in [other, seed, other] {
+            let moved = move_ref_with_spare(&clone, refname, target, Expect::Any, &pool);
+            assert!(matches!(moved, Some(Ok(PushReply::Accepted))), "{moved:?}");
+            assert_eq!(clone.refname_to_id(refname)?, target);
+        }
+        let lock = clone.path().join("refs/remotes/origin/main.lock");
+        std::fs::write(&lock, b"someone else\n")?;
+        let moved = move_ref_with_spare(&clone, refname, seed, Expect::Any, &pool);
+        assert!(matches!(moved, Some(Ok(PushReply::Stale { .. }))), "{moved:?}");
+        assert_eq!(clone.refname_to_id(refname)?, other);
         assert_eq!(remote.refname_to_id("refs/heads/main")?, seed);
         Ok(())
     }

@@ -28,7 +28,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use crate::backoff::backoff_delay;
 use crate::chain::{Chain, Request, build_chain, read_error};
 use crate::consolidate::Consolidator;
-use crate::local_push::{LocalRemote, StagedPack};
+use crate::local_push::{self, Expect, LocalRemote, StagedPack};
 use crate::objects;
 use crate::pack;
 use crate::paths::RepoPath;
@@ -680,10 +680,19 @@ fn contains(shared: &Shared, commit: Oid) -> Result<bool, RepoError> {
     }
 }
 
+/// Moves the tracking ref to `commit` (forced: the refs lock is held), through a spare file
+/// when one is ready ([`local_push::move_ref_with_spare`]), with libgit2 otherwise.
 fn set_tracking_ref(shared: &Shared, commit: Oid) -> Result<(), RepoError> {
     let mut state = shared.writer();
     let repo = clone_repo(&mut state.clone, shared)?;
-    repo.reference(&shared.cli.tracking_ref(), commit, true, "push")
+    let refname = shared.cli.tracking_ref();
+    if let Some(spares) = shared.spares.get()
+        && let Some(Ok(PushReply::Accepted)) =
+            local_push::move_ref_with_spare(repo, &refname, commit, Expect::Any, spares)
+    {
+        return Ok(());
+    }
+    repo.reference(&refname, commit, true, "push")
         .map(|_| ())
         .map_err(internal)
 }

@@ -128,7 +128,7 @@ fn fill(inner: &Inner) {
             state = inner.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
         }
         let used = std::mem::take(&mut state.used);
-        let closed = state.closed;
+        let (closed, short) = (state.closed, state.ready.len() < inner.want);
         drop(state);
         for name in used {
             // Best effort: a name left behind is removed when the next pool starts.
@@ -136,6 +136,11 @@ fn fill(inner: &Inner) {
         }
         if closed {
             return;
+        }
+        if !short {
+            // Woken only to remove used names.
+            state = inner.state();
+            continue;
         }
         let made = make_spare(&inner.dir);
         state = inner.state();
