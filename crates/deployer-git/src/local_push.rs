@@ -252,13 +252,7 @@ fn move_locked(
     let path = git_dir.join(refname);
     let lock = PathBuf::from(format!("{}.lock", path.display()));
     let value = format!("{head}\n");
-    // Opened without creating: a spare that went away is not made again here.
-    let filled = std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(spare)
-        .and_then(|mut file| std::io::Write::write_all(&mut file, value.as_bytes()));
-    filled.ok()?;
+    crate::spare::fill(spare, |file| std::io::Write::write_all(file, value.as_bytes())).ok()?;
     match std::fs::hard_link(spare, &lock) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -634,19 +628,6 @@ mod tests {
         Ok(())
     }
 
-    /// A spare pool under `dir`, filled.
-    fn filled_pool(dir: &Path, want: usize) -> Result<SparePool, Box<dyn std::error::Error>> {
-        let pool = SparePool::start(&dir.join("spares"), want);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while pool.ready() < want {
-            if std::time::Instant::now() > deadline {
-                return Err("the pool was not filled".into());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        Ok(pool)
-    }
-
     #[test]
     fn the_branch_lock_made_from_a_spare_moves_the_branch_and_leaves_no_lock() -> TestResult {
         use std::os::unix::fs::MetadataExt;
@@ -654,7 +635,7 @@ mod tests {
         let (remote, clone, local) = remote_and_clone(dir.path())?;
         let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
         assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
-        let pool = filled_pool(dir.path(), 2)?;
+        let pool = crate::spare::filled(&dir.path().join("spares"), 2)?;
         let spares: Vec<u64> = std::fs::read_dir(dir.path().join("spares"))?
             .map(|e| Ok(e?.metadata()?.ino()))
             .collect::<Result<_, std::io::Error>>()?;
@@ -683,7 +664,7 @@ mod tests {
     fn a_branch_locked_or_moved_by_another_writer_is_refused_as_stale_and_never_forced() -> TestResult {
         let dir = tempfile::tempdir()?;
         let (remote, clone, local) = remote_and_clone(dir.path())?;
-        let pool = filled_pool(dir.path(), 3)?;
+        let pool = crate::spare::filled(&dir.path().join("spares"), 3)?;
         let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
         assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
         let ours = commit(&clone, Some(seed), "eu/a/apps/web.yaml", b"image: web:v2\n")?;
@@ -710,7 +691,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let (remote, clone, local) = remote_and_clone(dir.path())?;
         // More spares than the moves below take, so that none waits for the pool's thread.
-        let pool = filled_pool(dir.path(), 8)?;
+        let pool = crate::spare::filled(&dir.path().join("spares"), 8)?;
         let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
         assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
         let other = commit(&clone, Some(seed), "eu/a/apps/web.yaml", b"image: web:v9\n")?;
@@ -737,7 +718,7 @@ mod tests {
     fn a_packed_branch_is_checked_from_packed_refs_and_a_logged_one_is_left_to_libgit2() -> TestResult {
         let dir = tempfile::tempdir()?;
         let (remote, clone, local) = remote_and_clone(dir.path())?;
-        let pool = filled_pool(dir.path(), 3)?;
+        let pool = crate::spare::filled(&dir.path().join("spares"), 3)?;
         let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
         assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
         let git = |args: &[&str]| -> Result<String, Box<dyn std::error::Error>> {

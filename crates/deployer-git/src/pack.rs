@@ -22,7 +22,7 @@ use flate2::write::ZlibEncoder;
 use git2::{ObjectType, Oid};
 use sha1::{Digest, Sha1};
 
-use crate::spare::SparePool;
+use crate::spare::{self, SparePool};
 
 /// One object to put in a pack: its id, kind and uncompressed content.
 #[derive(Debug, Clone, Copy)]
@@ -258,12 +258,7 @@ fn place(
     if let Some(pool) = spares
         && let Some(spare) = pool.take()
     {
-        // Opened without creating: a spare that went away is not made again here.
-        let placed = std::fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(&spare)
-            .and_then(|mut file| fill(&mut file))
+        let placed = spare::fill(&spare, &fill)
             .and_then(|()| std::fs::set_permissions(&spare, std::fs::Permissions::from_mode(0o444)))
             .and_then(|()| match std::fs::hard_link(&spare, target) {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
@@ -338,12 +333,7 @@ mod tests {
         let repo = git2::Repository::init_bare(dir.path())?;
         let pack_dir = repo.path().join("objects").join("pack");
         let spare_dir = repo.path().join("spare-files");
-        let pool = SparePool::start(&spare_dir, 2);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while pool.ready() < 2 {
-            assert!(std::time::Instant::now() < deadline, "the pool was not filled");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        let pool = spare::filled(&spare_dir, 2)?;
         let spare_inodes: Vec<u64> = std::fs::read_dir(&spare_dir)?
             .map(|e| Ok(e?.metadata()?.ino()))
             .collect::<Result<_, std::io::Error>>()?;

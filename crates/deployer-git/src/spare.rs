@@ -74,13 +74,8 @@ impl SparePool {
         // Without the thread the pool is simply empty: callers create their files themselves.
         let _ = std::thread::Builder::new()
             .name("git-spare-files".to_owned())
-            .spawn(move || fill(&filler));
+            .spawn(move || run_filler(&filler));
         SparePool { inner }
-    }
-
-    /// The directory the spares are in.
-    pub fn dir(&self) -> &Path {
-        &self.inner.dir
     }
 
     /// An empty file of the pool's directory, now the caller's, or `None` when none is ready.
@@ -121,7 +116,7 @@ impl Drop for SparePool {
 }
 
 /// The filling thread: removes the names of used spares and tops the pool up to `want` files.
-fn fill(inner: &Inner) {
+fn run_filler(inner: &Inner) {
     let mut state = inner.state();
     loop {
         while !state.closed && state.used.is_empty() && state.ready.len() >= inner.want {
@@ -156,6 +151,30 @@ fn fill(inner: &Inner) {
             }
         }
     }
+}
+
+/// Writes into `spare`, a file taken from a pool, with `write`. The file is opened without
+/// creating it: a spare that went away is an error, not a new file made on the caller's way.
+///
+/// # Errors
+/// When the spare is gone or cannot be written.
+pub fn fill(spare: &Path, write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new().write(true).truncate(true).open(spare)?;
+    write(&mut file)
+}
+
+/// A pool of `want` spares in `dir`, once its thread has made them all (for tests).
+#[cfg(test)]
+pub(crate) fn filled(dir: &Path, want: usize) -> Result<SparePool, Box<dyn std::error::Error>> {
+    let pool = SparePool::start(dir, want);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while pool.ready() < want {
+        if std::time::Instant::now() > deadline {
+            return Err(format!("only {} spares after 10 s", pool.ready()).into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(pool)
 }
 
 fn make_spare(dir: &Path) -> std::io::Result<PathBuf> {
@@ -203,10 +222,15 @@ mod tests {
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
     fn wait_for_ready(pool: &SparePool, count: usize) -> TestResult {
+        wait_until(|| pool.ready() >= count, "the pool was not refilled")
+    }
+
+    /// Waits up to 10 s for `done`, polling.
+    fn wait_until(done: impl Fn() -> bool, what: &str) -> TestResult {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while pool.ready() < count {
+        while !done() {
             if std::time::Instant::now() > deadline {
-                return Err(format!("only {} spares after 10 s", pool.ready()).into());
+                return Err(format!("{what} within 10 s").into());
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -229,8 +253,7 @@ mod tests {
     #[test]
     fn the_pool_keeps_its_files_ready_and_refills_what_is_taken() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let pool = SparePool::start(dir.path(), 3);
-        wait_for_ready(&pool, 3)?;
+        let pool = filled(dir.path(), 3)?;
         assert_eq!(spares_on_disk(dir.path())?.len(), 3);
         let taken = pool.take().ok_or("no spare")?;
         assert_eq!(taken.parent(), Some(dir.path()));
@@ -239,11 +262,7 @@ mod tests {
         let elsewhere = tempfile::tempdir_in(dir.path().parent().ok_or("no parent")?)?;
         std::fs::hard_link(&taken, elsewhere.path().join("pack-1.pack"))?;
         pool.release(taken.clone());
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while taken.exists() {
-            assert!(std::time::Instant::now() < deadline, "the used name was not removed");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_until(|| !taken.exists(), "the used name was not removed")?;
         wait_for_ready(&pool, 3)?;
         let on_disk = spares_on_disk(dir.path())?;
         assert_eq!(on_disk.len(), 3);
@@ -255,8 +274,7 @@ mod tests {
     #[test]
     fn spares_left_by_an_earlier_pool_are_adopted_and_not_multiplied() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let first = SparePool::start(dir.path(), 2);
-        wait_for_ready(&first, 2)?;
+        let first = filled(dir.path(), 2)?;
         drop(first);
         let left = spares_on_disk(dir.path())?;
         assert_eq!(left.len(), 2);
@@ -276,8 +294,7 @@ mod tests {
     fn a_kept_file_survives_its_replacement_until_released_and_no_name_is_left() -> TestResult {
         use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir()?;
-        let pool = SparePool::start(&dir.path().join("spares"), 1);
-        wait_for_ready(&pool, 1)?;
+        let pool = filled(&dir.path().join("spares"), 1)?;
         let file = dir.path().join("ref");
         std::fs::write(&file, b"old\n")?;
         let kept = pool.keep_until_released(&file).ok_or("not kept")?;
@@ -286,11 +303,7 @@ mod tests {
         assert_eq!(std::fs::read(&kept)?, b"old\n");
         assert_eq!(std::fs::metadata(&kept)?.nlink(), 1);
         pool.release(kept.clone());
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while kept.exists() {
-            assert!(std::time::Instant::now() < deadline, "the kept name was not removed");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_until(|| !kept.exists(), "the kept name was not removed")?;
         assert!(pool.keep_until_released(&dir.path().join("missing")).is_none());
         // A released name left by a stopped process is removed by the next pool.
         let left = dir.path().join("spares").join(format!("{RELEASED}0000"));
@@ -304,8 +317,7 @@ mod tests {
     #[test]
     fn a_missing_directory_is_created_and_one_that_cannot_be_leaves_the_pool_empty() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let pool = SparePool::start(&dir.path().join("spares"), 1);
-        wait_for_ready(&pool, 1)?;
+        let _pool = filled(&dir.path().join("spares"), 1)?;
         let file = dir.path().join("a-file");
         std::fs::write(&file, b"")?;
         let refused = SparePool::start(&file.join("spares"), 2);
