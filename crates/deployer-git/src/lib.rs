@@ -54,7 +54,7 @@ pub mod repo;
 pub mod scrub;
 /// The settings section.
 pub mod settings;
-/// Empty files made ahead of time for the writer's packs.
+/// Empty files made ahead of time for the writer's packs and ref locks.
 pub mod spare;
 /// Commits built in memory until they are written as one pack.
 pub mod staging;

@@ -1,13 +1,13 @@
-//! Empty files made ahead of time, for the writer's packs.
+//! Empty files made ahead of time, for the writer's packs and ref locks.
 //!
 //! On some file systems creating a file costs far more than writing one: ext4 without a
 //! journal looks past every inode freed in the last minutes before it hands one out, and a
 //! steady stream of pushes creates and (after consolidation) deletes files all the time, so
 //! each new file cost about a millisecond under load (docs/BENCHMARKS.md). A [`SparePool`]
 //! keeps a few empty files ready in a directory of its own, made by a thread of its own. The
-//! writer takes one for each file of a pack, fills it and hard-links it under its final name
-//! ([`crate::pack`]), then hands the spare's name back; the thread removes the name and makes
-//! the next spare. So neither the allocation nor a lock on the spares' directory is on the
+//! writer takes one for each file of a pack and for each ref lock, fills it and hard-links it
+//! under its final name ([`crate::pack`], [`crate::local_push::move_ref_with_spare`]), then
+//! hands the spare's name back; the thread removes the name and makes the next spare. So neither the allocation nor a lock on the spares' directory is on the
 //! way of a batch. When the pool is empty the writer creates its file as before.
 //!
 //! A pool adopts the empty spares it finds when it starts and removes the names of used ones
