@@ -19,6 +19,8 @@
 
 /// The audit log on SQLite.
 mod audit;
+/// Checkpoints of the write-ahead log on a task of their own.
+mod checkpoint;
 /// Group commit of deployment inserts and updates.
 mod group;
 /// Pins on SQLite.
@@ -58,6 +60,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     updates: group::Committer,
     reader: SqlitePool,
+    /// `None` for an in-memory database, which has no write-ahead log.
+    checkpoints: Option<checkpoint::Checkpoints>,
     scrubber: Scrubber,
     lease: Duration,
     sinks: Vec<SinkName>,
@@ -103,10 +107,17 @@ impl SqliteStore {
             .create_if_missing(true)
             .foreign_keys(true)
             .busy_timeout(settings.busy_timeout);
+        let mut checkpoints = None;
+        let mut wrote = None;
         if !in_memory {
+            // Checkpoints run on a task of their own (`checkpoint`), never inside a commit.
             options = options
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal);
+                .synchronous(SqliteSynchronous::Normal)
+                .pragma("wal_autocheckpoint", "0");
+            let (task, notes) = checkpoint::Checkpoints::start(options.clone(), scrubber.clone());
+            checkpoints = Some(task);
+            wrote = Some(notes);
         }
         // An in-memory database lives as long as a connection to it: keep the one writer open
         // for good.
@@ -116,6 +127,13 @@ impl SqliteStore {
             .acquire_timeout(settings.busy_timeout)
             .idle_timeout(None)
             .max_lifetime(None)
+            .after_release(move |_, _| {
+                // Every write goes through the one writer: each use of it makes a checkpoint due.
+                if let Some(wrote) = &wrote {
+                    wrote.note();
+                }
+                Box::pin(async { Ok(true) })
+            })
             .connect_with(options.clone())
             .await
             .map_err(|e| scrubber.open_error(shown.clone(), &e))?;
@@ -136,6 +154,7 @@ impl SqliteStore {
             updates: group::Committer::start(writer.clone(), scrubber.clone()),
             writer,
             reader,
+            checkpoints,
             scrubber,
             lease: settings.outbox_lease,
             sinks: Vec::new(),
@@ -153,6 +172,9 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.close().await;
+        }
     }
 
     fn err(&self, doing: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {

@@ -219,3 +219,49 @@ async fn concurrent_updates_share_commits_but_each_gets_its_own_answer() {
         );
     }
 }
+
+/// The deployments in the database file alone, without its write-ahead log: a copy of the
+/// file is opened, so nothing the log holds is seen. 0 while the file does not hold the
+/// table yet (or the copy caught a checkpoint half way).
+async fn deployments_in_the_file_alone(path: &std::path::Path) -> i64 {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(path, &copy).unwrap_or_else(|e| panic!("{e}"));
+    let mut conn = <sqlx::sqlite::SqliteConnectOptions as sqlx::ConnectOptions>::connect(
+        &sqlx::sqlite::SqliteConnectOptions::new().filename(&copy),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query_scalar("SELECT count(*) FROM deployments")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn writes_are_folded_into_the_database_file_off_the_writers_way() {
+    let h = SqliteHarness::new().await;
+    let store = h.open().await.unwrap_or_else(|e| panic!("{e}"));
+    let t = target("r1", "c1", "api");
+    // Far fewer pages than SQLite's own checkpoint waits for (1,000): only the store's
+    // checkpoint task folds them in.
+    for i in 0..400 {
+        let r = queued(&t, i);
+        assert_eq!(
+            store.insert_deployment(&r, &[event(EventKind::Queued, &r)]).await,
+            Ok(Inserted::New)
+        );
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let folded = deployments_in_the_file_alone(&h.path()).await;
+        if folded == 400 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log was not checkpointed into the file: {folded} of 400 deployments there"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
