@@ -43,13 +43,17 @@ pub(crate) fn report_error(e: &client::ClientError) -> ExitCode {
 const MAX_BLOCKING_THREADS: usize = 16;
 
 /// Bounds the service's malloc arenas and fixes its thresholds (see `deployer-malloc`), before
-/// any thread starts. Settings the operator made in the environment win; a refused value is
-/// reported, and it and the ones after it stay at glibc's defaults.
+/// any thread starts, and starts the thread that gives freed memory back. Settings the operator
+/// made in the environment win; a refused value is reported, and it and the ones after it stay
+/// at glibc's defaults.
 fn tune_heap() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let planned = deployer_malloc::plan(cores, |name| std::env::var(name).ok());
     if let Err(e) = deployer_malloc::apply(&planned) {
         eprintln!("warning: {e}; the allocator keeps its defaults for the rest");
+    }
+    if let Err(e) = deployer_malloc::start_trimmer(deployer_malloc::TRIM_EVERY) {
+        eprintln!("warning: cannot start the heap trimmer ({e}); freed memory is given back less often");
     }
 }
 
