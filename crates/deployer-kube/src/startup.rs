@@ -282,6 +282,14 @@ fn own_stack_fits(config: &kube::Config) -> bool {
         && !config.default_retry
 }
 
+/// The idle connections kept to one cluster. Requests beyond one at a time (up to
+/// `max_requests_in_flight`, watches aside) open connections of their own, which are closed
+/// when they are done instead of being kept for the next burst. Each HTTP/1 connection holds
+/// about 25 KiB of buffers and a task (more with TLS); kept at up to four per cluster they
+/// were the largest part of the memory with 100 clusters and 1,000 deploys in flight
+/// (docs/BENCHMARKS.md), against a connection set-up for each request of a burst.
+const MAX_IDLE_CONNECTIONS: usize = 1;
+
 /// Builds the client of one cluster: kube's default stack (base URL, authentication, extra
 /// headers, timeouts, the HTTPS-or-HTTP connector) around a TLS configuration shared with
 /// the clusters trusting the same CAs. An `https` cluster without a CA has the system's
@@ -315,8 +323,9 @@ fn build_client(config: kube::Config, tls: &mut TlsConfigs) -> Result<LazyClient
     connector.set_read_timeout(config.read_timeout);
     connector.set_write_timeout(config.write_timeout);
     connector.set_reset_reader_on_write(config.reset_reader_on_write);
-    let client: hyper_util::client::legacy::Client<_, Body> =
-        hyper_util::client::legacy::Builder::new(TokioExecutor::new()).build(connector);
+    let mut builder = hyper_util::client::legacy::Builder::new(TokioExecutor::new());
+    builder.pool_max_idle_per_host(MAX_IDLE_CONNECTIONS);
+    let client: hyper_util::client::legacy::Client<_, Body> = builder.build(connector);
     let service = ServiceBuilder::new()
         .layer(config.base_uri_layer())
         .option_layer(config.auth_layer().map_err(BuildError::Kube)?)
