@@ -49,10 +49,20 @@ async fn repo_case(ctx: &Ctx, name: &str, filler: usize, history: usize) -> anyh
     let deployer = world.start_deployer(&ctx.launch).await?;
     let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
     let api = Api::new(&deployer.url, &world.token)?;
-    let shots = load::round_robin(world.apps.len(), s.growth_deploys);
+    // One warm-up round deploys every app once before anything is measured: the first deploy of
+    // a file reads it and its directory from disk, and the first requests open the connections.
+    // Without it the case measured first pays for a cold start the others do not.
+    let shots = load::round_robin(world.apps.len(), world.apps.len() + s.growth_deploys);
+    let (warm_up, shots) = shots.split_at(world.apps.len());
+    let warm = load::submit(&world, &api, warm_up, Pace::Rate(RATE)).await;
+    api.wait_idle(Duration::from_millis(100), Duration::from_secs(600))
+        .await?;
+    if !warm.refused.is_empty() {
+        anyhow::bail!("{name}: {} warm-up deploys were refused", warm.refused.len());
+    }
     let ticks = procfs::clock_ticks();
     let before = procfs::sample(deployer.pid, ticks)?;
-    let submission = load::submit(&world, &api, &shots, Pace::Rate(RATE)).await;
+    let submission = load::submit(&world, &api, shots, Pace::Rate(RATE)).await;
     api.wait_idle(Duration::from_millis(100), Duration::from_secs(600))
         .await?;
     let after = procfs::sample(deployer.pid, ticks)?;
@@ -84,7 +94,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ScenarioReport> {
     let mut report = ScenarioReport::new(
         "growth",
         format!(
-            "repository cases: {APPS} apps on {CLUSTERS} clusters, {} deploys at {RATE}/s each; clusters cases: {:?} clusters, {} deploys in flight at the largest",
+            "repository cases: {APPS} apps on {CLUSTERS} clusters, one warm-up deploy per app, then {} deploys at {RATE}/s each; clusters cases: {:?} clusters, {} deploys in flight at the largest",
             s.growth_deploys, s.growth_clusters, s.growth_in_flight
         ),
     );

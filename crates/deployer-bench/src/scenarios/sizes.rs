@@ -70,7 +70,7 @@ impl Sizes {
             steady_clusters: 10,
             growth_files: vec![100, 1000, 10_000],
             growth_history: 100_000,
-            growth_deploys: 50,
+            growth_deploys: 100,
             growth_clusters: vec![1, 10, 100],
             growth_in_flight: 1000,
             idle_clusters: 20,
