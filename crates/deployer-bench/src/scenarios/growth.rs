@@ -31,6 +31,8 @@ struct RepoCase {
     ready_ms: f64,
     outcome: Outcome,
     cpu_ms_per_deploy: f64,
+    /// The part of `cpu_ms_per_deploy` spent in `git` processes (pack consolidations).
+    git_ms_per_deploy: f64,
 }
 
 async fn repo_case(ctx: &Ctx, name: &str, filler: usize, history: usize) -> anyhow::Result<RepoCase> {
@@ -71,13 +73,16 @@ async fn repo_case(ctx: &Ctx, name: &str, filler: usize, history: usize) -> anyh
     world.shutdown().await;
     let outcome = load::outcome(&records, &submission.accepted, submission.started_at);
     let usage = procfs::usage(&before, &after);
-    let cpu_ms_per_deploy = (usage.cpu_seconds + usage.children_cpu_seconds) * 1000.0 / shots.len().max(1) as f64;
+    let per_deploy = 1000.0 / shots.len().max(1) as f64;
+    let cpu_ms_per_deploy = (usage.cpu_seconds + usage.children_cpu_seconds) * per_deploy;
+    let git_ms_per_deploy = usage.children_cpu_seconds * per_deploy;
     Ok(RepoCase {
         files,
         commits,
         ready_ms,
         outcome,
         cpu_ms_per_deploy,
+        git_ms_per_deploy,
     })
 }
 
@@ -116,6 +121,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ScenarioReport> {
             "→ committed p50 / p99 ms",
             "→ applied p50 / p99 ms",
             "CPU ms per deploy (with git)",
+            "of which git",
         ],
     );
     for c in &cases {
@@ -127,6 +133,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ScenarioReport> {
             format!("{} / {}", pct(committed, |p| p.p50), pct(committed, |p| p.p99)),
             format!("{} / {}", pct(applied, |p| p.p50), pct(applied, |p| p.p99)),
             one(c.cpu_ms_per_deploy),
+            one(c.git_ms_per_deploy),
         ]);
         if !c.outcome.failed.is_empty() {
             report
