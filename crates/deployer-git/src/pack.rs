@@ -333,10 +333,14 @@ mod tests {
         let repo = git2::Repository::init_bare(dir.path())?;
         let pack_dir = repo.path().join("objects").join("pack");
         let spare_dir = repo.path().join("spare-files");
-        let pool = spare::filled(&spare_dir, 2)?;
+        // Two spares left by an earlier pool, adopted by one that wants only one: the first
+        // take leaves it full, so no new spare is made before the second.
+        drop(spare::filled(&spare_dir, 2)?);
         let spare_inodes: Vec<u64> = std::fs::read_dir(&spare_dir)?
             .map(|e| Ok(e?.metadata()?.ino()))
             .collect::<Result<_, std::io::Error>>()?;
+        let pool = SparePool::start(&spare_dir, 1);
+        assert_eq!(pool.ready(), 2);
         let data = b"image: web:v3\n";
         let object = PackObject {
             id: Oid::hash_object(ObjectType::Blob, data)?,
