@@ -500,22 +500,24 @@ mod tests {
     }
 
     /// A bare remote and a bare clone under `dir`, and the remote as pushed to in-process.
-    fn remote_and_clone(dir: &Path) -> Result<(Repository, Repository, LocalRemote), Box<dyn std::error::Error>> {
+    /// A bare remote with `main` pushed (one commit of `eu/a/apps/web.yaml` at `v1`), a bare
+    /// clone holding that commit, and the in-process pusher between them.
+    fn seeded(dir: &Path) -> Result<(Repository, Repository, LocalRemote, Oid), Box<dyn std::error::Error>> {
         let remote_dir = dir.join("remote.git");
         let remote = Repository::init_bare(&remote_dir)?;
         let clone = Repository::init_bare(dir.join("clone"))?;
         let url: RemoteUrl = remote_dir.to_string_lossy().parse()?;
         let local = LocalRemote::detect(&url, clone.path()).ok_or("a plain local remote is pushed in-process")?;
-        Ok((remote, clone, local))
+        let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
+        assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
+        Ok((remote, clone, local, seed))
     }
 
     #[test]
     fn a_push_moves_the_branch_forward_with_its_objects_and_refuses_a_moved_branch() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let (remote, clone, local) = remote_and_clone(dir.path())?;
+        let (remote, clone, local, seed) = seeded(dir.path())?;
 
-        let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
-        assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
         let ours = commit(&clone, Some(seed), "eu/a/apps/web.yaml", b"image: web:v2\n")?;
         let next = commit(&clone, Some(ours), "eu/a/apps/web.yaml", b"image: web:v3\n")?;
         assert_eq!(local.push(&clone, next, "main")?, PushReply::Accepted);
@@ -568,9 +570,7 @@ mod tests {
     #[test]
     fn a_staged_pack_on_the_remote_tip_is_linked_in_as_it_is() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let (remote, clone, local) = remote_and_clone(dir.path())?;
-        let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
-        assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
+        let (remote, clone, local, seed) = seeded(dir.path())?;
 
         let mut staging = crate::staging::Staging::new();
         let sig = git2::Signature::now("t", "t@example.com")?;
@@ -632,9 +632,7 @@ mod tests {
     fn the_branch_lock_made_from_a_spare_moves_the_branch_and_leaves_no_lock() -> TestResult {
         use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir()?;
-        let (remote, clone, local) = remote_and_clone(dir.path())?;
-        let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
-        assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
+        let (remote, clone, local, seed) = seeded(dir.path())?;
         let pool = crate::spare::filled(&dir.path().join("spares"), 2)?;
         let spares: Vec<u64> = std::fs::read_dir(dir.path().join("spares"))?
             .map(|e| Ok(e?.metadata()?.ino()))
@@ -663,10 +661,8 @@ mod tests {
     #[test]
     fn a_branch_locked_or_moved_by_another_writer_is_refused_as_stale_and_never_forced() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let (remote, clone, local) = remote_and_clone(dir.path())?;
+        let (remote, clone, local, seed) = seeded(dir.path())?;
         let pool = crate::spare::filled(&dir.path().join("spares"), 3)?;
-        let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
-        assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
         let ours = commit(&clone, Some(seed), "eu/a/apps/web.yaml", b"image: web:v2\n")?;
 
         // Another writer holds the lock: refused, and its lock is left alone.
@@ -689,11 +685,9 @@ mod tests {
     #[test]
     fn a_forced_move_takes_any_old_value_but_not_a_held_lock() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let (remote, clone, local) = remote_and_clone(dir.path())?;
+        let (remote, clone, _local, seed) = seeded(dir.path())?;
         // More spares than the moves below take, so that none waits for the pool's thread.
         let pool = crate::spare::filled(&dir.path().join("spares"), 8)?;
-        let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
-        assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
         let other = commit(&clone, Some(seed), "eu/a/apps/web.yaml", b"image: web:v9\n")?;
         let refname = "refs/remotes/origin/main";
         // Where the ref's directory does not exist yet, libgit2 makes it.
@@ -717,10 +711,8 @@ mod tests {
     #[test]
     fn a_packed_branch_is_checked_from_packed_refs_and_a_logged_one_is_left_to_libgit2() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let (remote, clone, local) = remote_and_clone(dir.path())?;
+        let (remote, clone, local, seed) = seeded(dir.path())?;
         let pool = crate::spare::filled(&dir.path().join("spares"), 3)?;
-        let seed = commit(&clone, None, "eu/a/apps/web.yaml", b"image: web:v1\n")?;
-        assert_eq!(local.push(&clone, seed, "main")?, PushReply::Accepted);
         let git = |args: &[&str]| -> Result<String, Box<dyn std::error::Error>> {
             let out = std::process::Command::new("git")
                 .arg("--git-dir")

@@ -7,8 +7,8 @@
 //! keeps a few empty files ready in a directory of its own, made by a thread of its own. The
 //! writer takes one for each file of a pack and for each ref lock, fills it and hard-links it
 //! under its final name ([`crate::pack`], [`crate::local_push::move_ref_with_spare`]), then
-//! hands the spare's name back; the thread removes the name and makes the next spare. So neither the allocation nor a lock on the spares' directory is on the
-//! way of a batch. When the pool is empty the writer creates its file as before.
+//! hands the spare's name back; the thread removes the name and makes the next spare. So
+//! neither the allocation nor a lock on the spares' directory is on the way of a batch. When the pool is empty the writer creates its file as before.
 //!
 //! A pool adopts the empty spares it finds when it starts and removes the names of used ones
 //! (files with content), so a restart leaves nothing behind.
@@ -167,14 +167,21 @@ pub fn fill(spare: &Path, write: impl FnOnce(&mut std::fs::File) -> std::io::Res
 #[cfg(test)]
 pub(crate) fn filled(dir: &Path, want: usize) -> Result<SparePool, Box<dyn std::error::Error>> {
     let pool = SparePool::start(dir, want);
+    wait_until(|| pool.ready() >= want, "the pool was not filled")?;
+    Ok(pool)
+}
+
+/// Waits up to 10 s for `done`, polling (for tests).
+#[cfg(test)]
+fn wait_until(done: impl Fn() -> bool, what: &str) -> Result<(), Box<dyn std::error::Error>> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while pool.ready() < want {
+    while !done() {
         if std::time::Instant::now() > deadline {
-            return Err(format!("only {} spares after 10 s", pool.ready()).into());
+            return Err(format!("{what} within 10 s").into());
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    Ok(pool)
+    Ok(())
 }
 
 fn make_spare(dir: &Path) -> std::io::Result<PathBuf> {
@@ -223,18 +230,6 @@ mod tests {
 
     fn wait_for_ready(pool: &SparePool, count: usize) -> TestResult {
         wait_until(|| pool.ready() >= count, "the pool was not refilled")
-    }
-
-    /// Waits up to 10 s for `done`, polling.
-    fn wait_until(done: impl Fn() -> bool, what: &str) -> TestResult {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !done() {
-            if std::time::Instant::now() > deadline {
-                return Err(format!("{what} within 10 s").into());
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Ok(())
     }
 
     fn spares_on_disk(dir: &Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
