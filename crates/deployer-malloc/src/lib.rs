@@ -141,23 +141,35 @@ pub const TRIM_EVERY: Duration = Duration::from_millis(250);
 /// Gives the free memory inside every arena back to the system (`malloc_trim(0)`), not only
 /// what sits at the top of an arena, which is all the trim threshold covers. Returns whether
 /// any memory was given back; where [`SUPPORTED`] is false it does nothing.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn trim() -> bool {
-    trim_now()
+    // SAFETY: `malloc_trim` takes one integer and walks the allocator's own free lists under
+    // each arena's lock; it gives back only pages that hold no allocated block.
+    #[allow(unsafe_code)]
+    let released = unsafe { libc::malloc_trim(0) };
+    released == 1
 }
 
-/// Starts a thread that calls [`trim`] every `every` for the rest of the process's life.
+/// See the glibc version: nothing to give back here.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn trim() -> bool {
+    false
+}
+
+/// Starts a thread that calls [`trim`] every `every` for the rest of the process's life; where
+/// [`SUPPORTED`] is false, starts nothing.
 ///
 /// A burst of requests allocates across the runtime's threads and frees out of order, so the
 /// pages it freed sit between live blocks, where the trim threshold never reaches them; with
 /// 1,000 deploys in flight that was about 2 MiB of the peak (docs/BENCHMARKS.md). A trim walks
 /// the free lists under each arena's lock and costs microseconds when there is nothing to give
-/// back. Returns `None` where [`SUPPORTED`] is false.
+/// back.
 ///
 /// # Errors
 /// When the thread cannot be started.
-pub fn start_trimmer(every: Duration) -> std::io::Result<Option<std::thread::JoinHandle<()>>> {
+pub fn start_trimmer(every: Duration) -> std::io::Result<()> {
     if !SUPPORTED {
-        return Ok(None);
+        return Ok(());
     }
     std::thread::Builder::new()
         .name("heap-trim".to_owned())
@@ -167,21 +179,7 @@ pub fn start_trimmer(every: Duration) -> std::io::Result<Option<std::thread::Joi
                 trim();
             }
         })
-        .map(Some)
-}
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn trim_now() -> bool {
-    // SAFETY: `malloc_trim` takes one integer and walks the allocator's own free lists under
-    // each arena's lock; it gives back only pages that hold no allocated block.
-    #[allow(unsafe_code)]
-    let released = unsafe { libc::malloc_trim(0) };
-    released == 1
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn trim_now() -> bool {
-    false
+        .map(drop)
 }
 
 #[cfg(test)]
