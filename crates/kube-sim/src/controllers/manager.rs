@@ -369,8 +369,17 @@ impl Controllers {
             self.settled_deployments.remove(meta.uid.as_str());
             return adoptions;
         }
-        let d = Deployment::parse(obj.value());
-        let rss: Vec<ReplicaSet<'_>> = owned.iter().map(|rs| ReplicaSet::parse(rs.value())).collect();
+        let d = Deployment {
+            canonical: meta.template.as_deref(),
+            ..Deployment::parse(obj.value())
+        };
+        let rss: Vec<ReplicaSet<'_>> = owned
+            .iter()
+            .map(|rs| ReplicaSet {
+                canonical: rs.meta.template.as_deref(),
+                ..ReplicaSet::parse(rs.value())
+            })
+            .collect();
         let pods: Vec<(&str, &Value)> = owned
             .iter()
             .flat_map(|rs| {

@@ -21,6 +21,7 @@ use super::json::{controller_uid, get, i64_at, is_deleting, name, namespace, own
 use super::kubelet;
 use super::model::Snapshot;
 use super::replicaset;
+use super::template::canonical_ignoring_hash;
 
 /// The resource an object is stored as (which facts are worth extracting).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,10 @@ pub(crate) struct Meta {
     pub(crate) pod_ip: Option<String>,
     /// Pods: when an active, Ready pod became ready (`None` for any other pod).
     pub(crate) ready_since: Option<DateTime<Utc>>,
+    /// Deployments and ReplicaSets: `spec.template` in the form `FindNewReplicaSet` compares
+    /// (see [`canonical_ignoring_hash`]), worked out once per stored version instead of once
+    /// per pass and ReplicaSet.
+    pub(crate) template: Option<Arc<Value>>,
 }
 
 /// The first moment strictly after `t`, for conditions written as `t < now`.
@@ -155,6 +160,11 @@ impl Meta {
             } else {
                 None
             },
+            template: (kind != Kind::Pod).then(|| {
+                Arc::new(canonical_ignoring_hash(
+                    get(v, &["spec", "template"]).unwrap_or(&Value::Null),
+                ))
+            }),
         }
     }
 }

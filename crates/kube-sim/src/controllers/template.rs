@@ -31,10 +31,16 @@ fn without_hash_label(template: &Value) -> Value {
     t
 }
 
+/// The canonical form of a pod template without its `pod-template-hash` label: two templates
+/// are equal ignoring the hash (`EqualIgnoreHash`) when these are equal.
+pub fn canonical_ignoring_hash(template: &Value) -> Value {
+    canonical_template(&without_hash_label(template))
+}
+
 /// Whether two pod templates are semantically equal once the `pod-template-hash` label is
 /// removed from both (`EqualIgnoreHash`).
 pub fn equal_ignoring_hash(a: &Value, b: &Value) -> bool {
-    canonical_template(&without_hash_label(a)) == canonical_template(&without_hash_label(b))
+    canonical_ignoring_hash(a) == canonical_ignoring_hash(b)
 }
 
 /// FNV-1a, 32 bits.

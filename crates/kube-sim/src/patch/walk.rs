@@ -21,26 +21,32 @@ const SYSTEM_METADATA: [&str; 11] = [
     "generateName",
 ];
 
-/// A copy of `obj` without the fields no manager ever owns (`apiVersion`, `kind`, system metadata).
+/// A copy of `obj` without the fields no manager ever owns (`apiVersion`, `kind`, system
+/// metadata). Only the fields kept are copied: `managedFields` is often the largest part.
 pub(crate) fn strip_untracked(obj: &Value) -> Value {
-    let mut out = obj.clone();
-    if let Some(map) = out.as_object_mut() {
-        map.remove("apiVersion");
-        map.remove("kind");
-        if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
-            for f in SYSTEM_METADATA {
-                meta.remove(f);
+    let Some(map) = obj.as_object() else {
+        return obj.clone();
+    };
+    let mut out = Map::new();
+    for (key, value) in map {
+        match (key.as_str(), value.as_object()) {
+            ("apiVersion" | "kind", _) => {}
+            ("metadata", Some(meta)) => {
+                let kept: Map<String, Value> = meta
+                    .iter()
+                    .filter(|(field, _)| !SYSTEM_METADATA.contains(&field.as_str()))
+                    .map(|(field, v)| (field.clone(), v.clone()))
+                    .collect();
+                if !kept.is_empty() {
+                    out.insert(key.clone(), Value::Object(kept));
+                }
+            }
+            _ => {
+                out.insert(key.clone(), value.clone());
             }
         }
-        if map
-            .get("metadata")
-            .and_then(Value::as_object)
-            .is_some_and(Map::is_empty)
-        {
-            map.remove("metadata");
-        }
     }
-    out
+    Value::Object(out)
 }
 
 /// Everything `kind` knows to walk an object.
@@ -481,5 +487,41 @@ pub(crate) fn prune_empty_ancestors(value: &mut Value, path: &[PathElement], own
             return;
         }
         remove_at(value, &current);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn stripping_keeps_only_what_managers_own() {
+        let object = json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": "web",
+                "uid": "u-1",
+                "resourceVersion": "7",
+                "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+                "labels": {"app": "web"}
+            },
+            "spec": {"replicas": 2}
+        });
+        assert_eq!(
+            strip_untracked(&object),
+            json!({"metadata": {"labels": {"app": "web"}}, "spec": {"replicas": 2}})
+        );
+    }
+
+    #[test]
+    fn metadata_of_system_fields_only_is_dropped_and_other_shapes_are_kept() {
+        let object = json!({"kind": "Pod", "metadata": {"name": "p", "generation": 3}, "status": {"phase": "Running"}});
+        assert_eq!(strip_untracked(&object), json!({"status": {"phase": "Running"}}));
+        let odd = json!({"metadata": null, "spec": []});
+        assert_eq!(strip_untracked(&odd), odd);
+        assert_eq!(strip_untracked(&json!([1, 2])), json!([1, 2]));
     }
 }

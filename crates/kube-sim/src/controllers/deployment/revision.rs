@@ -16,11 +16,11 @@ impl Work<'_> {
     /// `FindNewReplicaSet`: the oldest owned ReplicaSet whose template equals the
     /// Deployment's, ignoring the hash label.
     pub(crate) fn find_new(&mut self) {
-        let template = self.d.template;
-        self.new = self
-            .rss
-            .iter()
-            .position(|rs| equal_ignoring_hash(rs.template, template));
+        let (template, canonical) = (self.d.template, self.d.canonical);
+        self.new = self.rss.iter().position(|rs| match (rs.canonical, canonical) {
+            (Some(a), Some(b)) => a == b,
+            _ => equal_ignoring_hash(rs.template, template),
+        });
     }
 
     /// The highest revision among the old ReplicaSets (`MaxRevision`).
@@ -184,6 +184,7 @@ impl Work<'_> {
             observed_generation: 0,
             deleting: false,
             template: self.d.template,
+            canonical: self.d.canonical,
         });
         let i = self.rss.len() - 1;
         self.new = Some(i);

@@ -85,6 +85,8 @@ pub(crate) struct Deployment<'a> {
     pub(crate) paused: bool,
     pub(crate) deleting: bool,
     pub(crate) template: &'a Value,
+    /// The template's canonical form without the hash label, when the caller worked it out.
+    pub(crate) canonical: Option<&'a Value>,
     pub(crate) selector: Option<&'a Value>,
     pub(crate) status: DeploymentStatus,
     pub(crate) annotations: Map<String, Value>,
@@ -114,6 +116,7 @@ impl<'a> Deployment<'a> {
             paused: bool_at(obj, &["spec", "paused"]),
             deleting: is_deleting(obj),
             template: get(obj, &["spec", "template"]).unwrap_or(&Value::Null),
+            canonical: None,
             selector: get(obj, &["spec", "selector"]),
             status: DeploymentStatus::from_value(obj.get("status")),
             annotations: get(obj, &["metadata", "annotations"])
@@ -183,6 +186,8 @@ pub(crate) struct ReplicaSet<'a> {
     pub(crate) observed_generation: i64,
     pub(crate) deleting: bool,
     pub(crate) template: &'a Value,
+    /// The template's canonical form without the hash label, when the caller worked it out.
+    pub(crate) canonical: Option<&'a Value>,
 }
 
 impl<'a> ReplicaSet<'a> {
@@ -212,6 +217,7 @@ impl<'a> ReplicaSet<'a> {
             observed_generation: n("observedGeneration"),
             deleting: is_deleting(obj),
             template: get(obj, &["spec", "template"]).unwrap_or(&Value::Null),
+            canonical: None,
         }
     }
 
