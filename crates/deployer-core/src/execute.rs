@@ -359,9 +359,19 @@ impl Executor {
     /// Only store failures and a missing deployment: every other failure ends the deployment
     /// `failed` with the reason recorded.
     pub async fn run(&self, id: DeploymentId) -> Result<DeploymentRecord, DeployError> {
-        let mut record = self.ports.store.get_deployment(id).await?.ok_or_else(|| {
+        let record = self.ports.store.get_deployment(id).await?.ok_or_else(|| {
             DeployError::not_found("deployment_not_found", format!("deployment `{id}` not found"), None)
         })?;
+        self.carry(record).await
+    }
+
+    /// [`Executor::run`] for a caller that holds the record exactly as stored (the one that
+    /// just inserted it), which saves reading it back.
+    ///
+    /// # Errors
+    /// As [`Executor::run`].
+    pub async fn carry(&self, mut record: DeploymentRecord) -> Result<DeploymentRecord, DeployError> {
+        let id = record.id;
         if record.status.is_terminal() {
             return Ok(record);
         }
@@ -455,15 +465,17 @@ impl Executor {
         let workloads = workloads(&documents, cluster.default_namespace());
         if record.phase <= Phase::Applying {
             // `committed` (the pushed commit and its event) and `applying` are stored in one
-            // write, before the apply starts.
+            // write, which runs while the apply request does. A run cut short before both end
+            // resumes from the phase stored before (`committing` at the latest), finds its own
+            // commit and applies the same bytes again, which a server-side apply takes as no
+            // change; so the write need not hold up the apply.
             record.enter(Phase::Applying, self.ports.clock.now());
-            self.save(record, std::mem::take(&mut pending))
-                .await
-                .map_err(Step::Store)?;
-            let applied = self
-                .retry_cluster(record, || cluster.apply(&documents, ApplyOptions::default()))
-                .await
-                .map_err(|e| Step::Fail(cluster_failure(&e)))?;
+            let (stored, applied) = tokio::join!(
+                self.save(record, std::mem::take(&mut pending)),
+                self.retry_cluster(record, || cluster.apply(&documents, ApplyOptions::default())),
+            );
+            stored.map_err(Step::Store)?;
+            let applied = applied.map_err(|e| Step::Fail(cluster_failure(&e)))?;
             info!(message = "Manifest applied.", deployment_id = %record.id, objects = applied.len());
             // `applied` (with its event) and `rolling_out` are stored in one write, before the
             // watch starts.

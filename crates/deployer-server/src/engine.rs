@@ -20,12 +20,22 @@ pub trait Engine: Send + Sync {
     async fn validate(&self, request: &DeployRequest) -> Result<(), DeployError>;
 
     /// Carries a stored deployment from its recorded phase to the end, recording every phase
-    /// change before acting, so that a run cut short resumes where it stopped.
+    /// change before acting (the apply request while it is recorded: repeating it is
+    /// harmless), so that a run cut short resumes where it stopped.
     ///
     /// # Errors
     /// A [`DeployError`] when the deployment could not even be recorded; a deployment that
     /// fails is an `Ok` record with status `failed`.
     async fn run(&self, id: DeploymentId) -> Result<DeploymentRecord, DeployError>;
+
+    /// [`Engine::run`] for a deployment whose record the caller holds exactly as stored (it
+    /// has just inserted it), so that the run need not read it back.
+    ///
+    /// # Errors
+    /// As [`Engine::run`].
+    async fn carry(&self, record: DeploymentRecord) -> Result<DeploymentRecord, DeployError> {
+        self.run(record.id).await
+    }
 }
 
 #[async_trait]
@@ -38,5 +48,9 @@ impl Engine for deployer_core::execute::Executor {
 
     async fn run(&self, id: DeploymentId) -> Result<DeploymentRecord, DeployError> {
         deployer_core::execute::Executor::run(self, id).await
+    }
+
+    async fn carry(&self, record: DeploymentRecord) -> Result<DeploymentRecord, DeployError> {
+        deployer_core::execute::Executor::carry(self, record).await
     }
 }

@@ -66,9 +66,9 @@ pub async fn submit(
     let queued = DeploymentEvent::new(EventKind::Queued, &record, now);
     match state.store.insert_deployment(&record, &[queued]).await? {
         Inserted::New => {
-            state.queue.push(target, id, reservation);
-            state.hub.publish(id);
             tracing::info!(message = "Deployment accepted.", deployment_id = %id, target = %record.request.target, requested_by = %record.request.requested_by);
+            state.queue.push(target, record.clone(), reservation);
+            state.hub.publish(id);
             Ok(Submitted { record, created: true })
         }
         Inserted::Existing(existing) => {

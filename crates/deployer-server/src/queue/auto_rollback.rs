@@ -124,7 +124,7 @@ impl AutoRollback {
                 if let Err(error) = pin_to(self.pins.as_ref(), &record, Some(reason), now).await {
                     tracing::error!(message = "Cannot pin the target of an automatic rollback.", deployment_id = %id, error = %error);
                 }
-                queue.push(target.clone(), id, reservation);
+                queue.push(target.clone(), record, reservation);
                 self.hub.publish(id);
                 Ok(Some(id))
             }

@@ -5,7 +5,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
-use deployer_core::model::{ClusterKey, DeploymentId, Target};
+use deployer_core::model::{ClusterKey, DeploymentId, DeploymentRecord, Target};
 use futures_util::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -67,6 +67,9 @@ pub struct QueueStats {
 
 struct Job {
     id: DeploymentId,
+    /// The record exactly as stored, when whoever queued the job had just stored it: the
+    /// worker then starts without reading it back. Taken by the first run.
+    stored: Option<Box<DeploymentRecord>>,
     _slot: Option<OwnedSemaphorePermit>,
 }
 
@@ -166,12 +169,13 @@ impl Queue {
         Ok(Reservation { slot })
     }
 
-    /// Queues a stored deployment behind the target's earlier ones.
-    pub fn push(&self, target: Target, id: DeploymentId, reservation: Reservation) {
+    /// Queues a deployment just stored as `record` behind the target's earlier ones.
+    pub fn push(&self, target: Target, record: DeploymentRecord, reservation: Reservation) {
         self.enqueue(
             target,
             Job {
-                id,
+                id: record.id,
+                stored: Some(Box::new(record)),
                 _slot: Some(reservation.slot),
             },
         );
@@ -181,7 +185,14 @@ impl Queue {
     /// is queued even when none is: stored work is never dropped.
     pub fn resume(&self, target: Target, id: DeploymentId) {
         let slot = Arc::clone(&self.inner.slots).try_acquire_owned().ok();
-        self.enqueue(target, Job { id, _slot: slot });
+        self.enqueue(
+            target,
+            Job {
+                id,
+                stored: None,
+                _slot: slot,
+            },
+        );
     }
 
     fn enqueue(&self, target: Target, job: Job) {
@@ -203,8 +214,11 @@ impl Queue {
     /// being run stays at the front, so the target counts as busy until it is done.
     async fn work(self, target: Target) {
         loop {
-            let next = self.targets().get(&target).and_then(|jobs| jobs.front().map(|j| j.id));
-            let Some(id) = next else {
+            let next = self
+                .targets()
+                .get_mut(&target)
+                .and_then(|jobs| jobs.front_mut().map(|j| (j.id, j.stored.take())));
+            let Some((id, stored)) = next else {
                 self.targets().remove(&target);
                 return;
             };
@@ -230,7 +244,7 @@ impl Queue {
             self.inner
                 .hub
                 .hold_until_watching(id, Box::new((cluster_permit, permit)));
-            let finished = self.run_one(id).await;
+            let finished = self.run_one(id, stored).await;
             self.inner.hub.give_back(id);
             if !finished {
                 return;
@@ -248,13 +262,19 @@ impl Queue {
     }
 
     /// Runs one deployment, retrying while the engine reports a retryable failure. Returns
-    /// `false` when the service stopped before the run ended.
-    async fn run_one(&self, id: DeploymentId) -> bool {
+    /// `false` when the service stopped before the run ended. `stored` is the record as
+    /// stored, when known; a retry reads it again, since the failed run may have moved it on.
+    async fn run_one(&self, id: DeploymentId, mut stored: Option<Box<DeploymentRecord>>) -> bool {
         let mut delay = RETRY_FIRST;
         loop {
             let span = tracing::info_span!("deployment", deployment_id = %id);
+            let engine = &self.inner.engine;
+            let run = match stored.take() {
+                Some(record) => engine.carry(*record),
+                None => engine.run(id),
+            };
             let outcome = tokio::select! {
-                r = AssertUnwindSafe(self.inner.engine.run(id).instrument(span)).catch_unwind() => match r {
+                r = AssertUnwindSafe(run.instrument(span)).catch_unwind() => match r {
                     Ok(r) => r,
                     Err(_) => {
                         // A bug in the engine must not block the target's later deployments.
@@ -331,7 +351,7 @@ mod tests {
 
     use async_trait::async_trait;
     use deployer_core::error::DeployError;
-    use deployer_core::model::{AppFile, ClusterName, DeployRequest, DeploymentRecord, Region};
+    use deployer_core::model::{AppFile, ClusterName, DeployRequest, Region};
 
     use super::*;
 

@@ -13,7 +13,8 @@
 //!
 //! On shutdown workers stop taking new deployments; running ones get `shutdown_deadline` to
 //! finish and are then dropped at their next await point. The executor records each phase
-//! before acting, so a dropped run resumes from its recorded phase at the next start.
+//! before acting (or, for the apply, while acting), so a dropped run resumes from its recorded
+//! phase at the next start.
 
 /// Automatic rollbacks of failed deployments, as the `[[policies]]` say.
 pub mod auto_rollback;
@@ -23,6 +24,8 @@ mod dispatcher;
 mod finished;
 /// Holding deployments back while the configuration repository is unreachable.
 pub mod repo_gate;
+#[cfg(test)]
+mod stored_record_tests;
 #[cfg(test)]
 mod watch_slots_tests;
 

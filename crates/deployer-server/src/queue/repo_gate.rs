@@ -190,6 +190,13 @@ impl Engine for RepoGate {
         }
         self.inner.run(id).await
     }
+
+    async fn carry(&self, record: DeploymentRecord) -> Result<DeploymentRecord, DeployError> {
+        if !self.recently_reachable() && !record.status.is_terminal() && !self.wait_for_repo(&record).await {
+            tracing::warn!(message = "Configuration repository still unreachable; running the deployment anyway.", deployment_id = %record.id);
+        }
+        self.inner.carry(record).await
+    }
 }
 
 #[cfg(test)]
@@ -344,6 +351,30 @@ mod tests {
             "waited {waited:?}"
         );
         assert!(remote.fetches.load(Ordering::SeqCst) <= 33);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deployment_handed_over_with_its_record_waits_for_the_repository_too() {
+        let remote = Arc::new(Remote::default());
+        remote.down.store(true, Ordering::SeqCst);
+        let (gate, runs) = gate(&remote, Duration::from_secs(300));
+        let started = Instant::now();
+        let back = {
+            let remote = remote.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(20)).await;
+                remote.down.store(false, Ordering::SeqCst);
+            })
+        };
+        assert!(gate.carry(queued()).await.is_ok());
+        let _ = back.await;
+        let ran = runs.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        assert_eq!(ran.len(), 1);
+        let waited = ran[0] - started;
+        assert!(
+            waited >= Duration::from_secs(20) && waited <= Duration::from_secs(22),
+            "waited {waited:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
