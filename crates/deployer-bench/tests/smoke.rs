@@ -90,9 +90,13 @@ async fn the_growth_scenario_covers_each_repository_and_cluster_count() -> anyho
         "each size plus the history case"
     );
     assert_eq!(
-        report.tables[0].rows[2][1],
+        report.tables[0].rows[1][1],
         (sizes.growth_history + 1).to_string(),
-        "the history was generated"
+        "the history was generated, and measured right after the reference case"
+    );
+    assert_eq!(
+        report.tables[0].rows[1][0], report.tables[0].rows[0][0],
+        "the history case has as many files as the reference case"
     );
     assert_eq!(
         report.tables[1].rows.len(),
