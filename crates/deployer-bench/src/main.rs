@@ -44,6 +44,10 @@ struct Args {
     /// `[queue] cluster_concurrency` for the deployer (its default when absent).
     #[arg(long)]
     cluster_concurrency: Option<usize>,
+    /// The niceness (0 to 19) of the simulated clusters' controller passes. A real cluster's
+    /// controllers run on machines of their own; 0 lets them compete with the deployer.
+    #[arg(long, default_value_t = scenarios::CONTROLLER_NICENESS)]
+    controller_niceness: i32,
     /// overhead: request rates per second, comma-separated.
     #[arg(long, value_delimiter = ',')]
     rates: Option<Vec<f64>>,
@@ -189,6 +193,7 @@ fn main() -> ExitCode {
             concurrency: args.queue_concurrency,
             cluster_concurrency: args.cluster_concurrency,
         },
+        controller_niceness: args.controller_niceness,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

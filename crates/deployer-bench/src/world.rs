@@ -32,6 +32,9 @@ pub struct WorldSpec {
     pub history: usize,
     /// Queue settings for the deployer.
     pub queue: QueueOverrides,
+    /// The niceness of the simulated clusters' controller passes (see
+    /// `kube_sim::server::SimOptions::controller_niceness`).
+    pub controller_niceness: i32,
 }
 
 /// A running world.
@@ -69,12 +72,13 @@ impl std::fmt::Debug for World {
 ///
 /// # Errors
 /// When a cluster cannot listen.
-pub async fn start_sims(specs: &[ClusterSpec]) -> anyhow::Result<Vec<SimCluster>> {
+pub async fn start_sims(specs: &[ClusterSpec], controller_niceness: i32) -> anyhow::Result<Vec<SimCluster>> {
     let mut sims = Vec::with_capacity(specs.len());
     for (i, spec) in specs.iter().enumerate() {
         let mut options = SimOptions::named(spec.context());
         options.profile = Profile::fast();
         options.seed = 7000 + i as u64;
+        options.controller_niceness = controller_niceness;
         sims.push(
             SimCluster::start(options)
                 .await
@@ -122,7 +126,7 @@ impl World {
         let dir = dir.canonicalize()?;
         let clusters = layout::clusters(spec.clusters.max(1));
         let apps = layout::apps(spec.apps, clusters.len());
-        let sims = start_sims(&clusters).await?;
+        let sims = start_sims(&clusters, spec.controller_niceness).await?;
         let kubeconfig = dir.join("kubeconfig");
         let refs: Vec<&SimCluster> = sims.iter().collect();
         std::fs::write(&kubeconfig, kubeconfig_for(&refs))?;

@@ -17,6 +17,7 @@ async fn tiny(name: &str) -> anyhow::Result<ScenarioReport> {
         root: dir.path().to_path_buf(),
         sizes: Sizes::tiny(),
         queue: QueueOverrides::default(),
+        controller_niceness: scenarios::CONTROLLER_NICENESS,
     };
     let report = scenarios::run(&ctx, name).await?;
     assert_eq!(report.name, name);

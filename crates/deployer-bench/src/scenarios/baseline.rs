@@ -24,6 +24,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ScenarioReport> {
         clusters: s.baseline_clusters,
         apps: s.baseline_apps.max(n),
         queue: ctx.queue,
+        controller_niceness: ctx.controller_niceness,
         ..WorldSpec::default()
     };
     let world = World::create(&ctx.world_dir("baseline")?, &spec).await?;

@@ -28,6 +28,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ScenarioReport> {
         clusters: s.fleet_clusters,
         apps: s.fleet_apps,
         queue: ctx.queue,
+        controller_niceness: ctx.controller_niceness,
         ..WorldSpec::default()
     };
     let world = World::create(&ctx.world_dir("fleet")?, &spec).await?;

@@ -43,6 +43,7 @@ async fn repo_case(ctx: &Ctx, name: &str, filler: usize, history: usize) -> anyh
         filler,
         history,
         queue: ctx.queue,
+        controller_niceness: ctx.controller_niceness,
     };
     let world = World::create(&ctx.world_dir(name)?, &spec).await?;
     let files = repo::file_count(&world.remote)?;
@@ -187,6 +188,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ScenarioReport> {
             clusters: *clusters,
             apps: (*clusters).max(in_flight),
             queue: ctx.queue,
+            controller_niceness: ctx.controller_niceness,
             ..WorldSpec::default()
         };
         let world = World::create(&ctx.world_dir(&format!("growth-clusters-{clusters}"))?, &spec).await?;

@@ -19,6 +19,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ScenarioReport> {
         clusters: s.idle_clusters,
         apps: s.idle_clusters,
         queue: ctx.queue,
+        controller_niceness: ctx.controller_niceness,
         ..WorldSpec::default()
     };
     let world = World::create(&ctx.world_dir("idle")?, &spec).await?;

@@ -29,6 +29,11 @@ pub use sizes::Sizes;
 /// The scenarios by name, in the order `all` runs them.
 pub const NAMES: [&str; 7] = ["overhead", "fleet", "steady", "growth", "idle", "kube-sim", "baseline"];
 
+/// The niceness the simulated clusters' controller passes run at unless told otherwise: they
+/// stand for control planes that have machines of their own, so they give way to the
+/// deployer, the harness's requests and the clusters' API servers.
+pub const CONTROLLER_NICENESS: i32 = 10;
+
 /// What every scenario runs with.
 #[derive(Debug, Clone)]
 pub struct Ctx {
@@ -40,6 +45,8 @@ pub struct Ctx {
     pub sizes: Sizes,
     /// Queue settings given to the deployer.
     pub queue: QueueOverrides,
+    /// The niceness of the simulated clusters' controller passes.
+    pub controller_niceness: i32,
 }
 
 impl Ctx {

@@ -23,6 +23,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ScenarioReport> {
         clusters: s.overhead_clusters,
         apps: s.overhead_apps,
         queue: ctx.queue,
+        controller_niceness: ctx.controller_niceness,
         ..WorldSpec::default()
     };
     let world = World::create(&ctx.world_dir("overhead")?, &spec).await?;

@@ -23,6 +23,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ScenarioReport> {
         clusters: s.steady_clusters,
         apps: s.steady_apps,
         queue: ctx.queue,
+        controller_niceness: ctx.controller_niceness,
         ..WorldSpec::default()
     };
     let world = World::create(&ctx.world_dir("steady")?, &spec).await?;

@@ -17,6 +17,7 @@ use super::context::Shared;
 use super::control::Control;
 use super::controller_loop::Engine;
 use super::faults::FaultInjector;
+use super::niceness;
 use super::router;
 use super::tls::{self, TlsError};
 use crate::clock::{ClockMode, Profile, SimClock};
@@ -49,6 +50,11 @@ pub struct SimOptions {
     pub bookmark_interval: Duration,
     /// How many changes the watch history keeps.
     pub history_limit: usize,
+    /// The niceness (0 to 19) at which the controller passes run; 0 leaves them at the
+    /// priority of the process. A benchmark that runs simulated clusters beside the program
+    /// it measures raises it, as a real cluster's controllers run on machines of their own.
+    /// Requests are served at the process's priority whatever it is.
+    pub controller_niceness: i32,
 }
 
 impl Default for SimOptions {
@@ -65,6 +71,7 @@ impl Default for SimOptions {
             start_time: None,
             bookmark_interval: Duration::from_secs(60),
             history_limit: DEFAULT_HISTORY,
+            controller_niceness: 0,
         }
     }
 }
@@ -185,7 +192,11 @@ impl SimCluster {
             .map(|m| TlsAcceptor::from(Arc::clone(&m.server_config)));
         tasks.push(tokio::spawn(accept_loop(listener, acceptor, Arc::clone(&shared))));
         if options.clock == ClockMode::Realtime {
-            tasks.push(tokio::spawn(tick_loop(Arc::clone(&shared), options.profile.tick)));
+            tasks.push(tokio::spawn(tick_loop(
+                Arc::clone(&shared),
+                options.profile.tick,
+                options.controller_niceness,
+            )));
         }
         tracing::info!(message = "Simulated cluster started.", name = %options.name, %addr, tls = options.tls);
         Ok(SimCluster {
@@ -257,19 +268,33 @@ impl Drop for SimCluster {
     }
 }
 
-async fn tick_loop(shared: Arc<Shared>, period: Duration) {
+async fn tick_loop(shared: Arc<Shared>, period: Duration, niceness: i32) {
     let mut interval = tokio::time::interval(period.max(Duration::from_millis(1)));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown = shared.shutdown.clone();
+    let mut warned = false;
     loop {
         tokio::select! {
             _ = interval.tick() => {}
             _ = shutdown.changed() => return,
         }
-        // A pass is synchronous work over the whole store: run it off the request threads.
+        // A pass is synchronous work over the whole store: run it off the request threads,
+        // at the niceness asked for (the blocking thread keeps it for later work).
         let pass = Arc::clone(&shared);
-        if let Err(error) = tokio::task::spawn_blocking(move || pass.tick()).await {
-            tracing::error!(message = "A controller pass failed.", %error);
+        let run = move || {
+            let niced = niceness::at_least(niceness);
+            pass.tick();
+            niced
+        };
+        match tokio::task::spawn_blocking(run).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                if !warned {
+                    tracing::warn!(message = "Cannot lower the priority of the controller passes.", %error, niceness);
+                    warned = true;
+                }
+            }
+            Err(error) => tracing::error!(message = "A controller pass failed.", %error),
         }
     }
 }

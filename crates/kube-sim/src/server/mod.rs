@@ -23,6 +23,7 @@ mod controller_loop;
 mod discovery;
 mod faults;
 mod kubeconfig;
+mod niceness;
 mod request;
 mod response;
 mod router;
