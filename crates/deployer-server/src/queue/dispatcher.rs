@@ -170,12 +170,19 @@ impl Queue {
     }
 
     /// Queues a deployment just stored as `record` behind the target's earlier ones.
+    ///
+    /// The record goes with the job only when the deployment can start at once (its target
+    /// idle, a cluster slot and a work slot free), to save the worker reading it back. One that
+    /// has to wait reads it when its turn comes, so that a long queue holds ids, not records.
     pub fn push(&self, target: Target, record: DeploymentRecord, reservation: Reservation) {
+        let starts_now = self.inner.running.available_permits() > 0
+            && self.cluster_slots(&target).available_permits() > 0
+            && !self.targets().contains_key(&target);
         self.enqueue(
             target,
             Job {
                 id: record.id,
-                stored: Some(Box::new(record)),
+                stored: starts_now.then(|| Box::new(record)),
                 _slot: Some(reservation.slot),
             },
         );

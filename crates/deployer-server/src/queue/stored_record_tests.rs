@@ -1,5 +1,6 @@
-//! A worker starts a deployment it was handed with the record as stored, without reading it
-//! back; a deployment found at start-up, and every retry, reads the store.
+//! A worker starts a deployment that could start at once with the record as stored, without
+//! reading it back; a deployment that waited, one found at start-up, and every retry read the
+//! store.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -78,29 +79,32 @@ async fn drained(queue: &Queue) {
 }
 
 #[tokio::test]
-async fn pushed_deployments_start_from_the_stored_record_and_retries_read_it_again() {
+async fn a_deployment_that_starts_at_once_starts_from_the_stored_record() {
     let target: Target = "r/c/web".parse().unwrap_or_else(|e| panic!("{e}"));
     let now = chrono::Utc::now();
     let ids: Vec<DeploymentId> = (0..3).map(|_| DeploymentId::generate(now)).collect();
     let engine = Arc::new(Starts {
         target: target.clone(),
-        flaky: Some(ids[1]),
+        flaky: Some(ids[0]),
         seen: Mutex::new(Vec::new()),
     });
     let queue = Queue::new(engine.clone(), Arc::new(Hub::new()), QueueSettings::default());
-    queue.resume(target.clone(), ids[0]);
-    for id in &ids[1..] {
+    // The first starts at once and is handed its record; the second waits behind it on the
+    // same target, so it reads its record when its turn comes; so does one found at start-up.
+    for id in &ids[..2] {
         let reservation = queue.reserve(&target).unwrap_or_else(|e| panic!("{e}"));
         let mut record = DeploymentRecord::accepted(*id, request(&target), now);
         record.phase = Phase::Queued;
         queue.push(target.clone(), record, reservation);
     }
+    queue.resume(target.clone(), ids[2]);
     drained(&queue).await;
     let expected: Vec<(DeploymentId, String)> = vec![
+        (ids[0], "carry queued".to_owned()),
+        // A retry reads the record again: the failed run may have moved it on.
         (ids[0], "run".to_owned()),
-        (ids[1], "carry queued".to_owned()),
         (ids[1], "run".to_owned()),
-        (ids[2], "carry queued".to_owned()),
+        (ids[2], "run".to_owned()),
     ];
     assert_eq!(engine.seen(), expected);
     assert!(queue.shutdown(Duration::from_secs(1)).await);
