@@ -27,6 +27,8 @@ pub mod repo_gate;
 #[cfg(test)]
 mod stored_record_tests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod watch_slots_tests;
 
 pub use dispatcher::{EnqueueError, Queue, QueueStats, Reservation};

@@ -179,23 +179,28 @@ impl Engine for RepoGate {
     async fn run(&self, id: DeploymentId) -> Result<DeploymentRecord, DeployError> {
         // Under steady traffic the check answers from memory: the record is read only when the
         // deployment may have to wait.
-        if self.recently_reachable() {
-            return self.inner.run(id).await;
-        }
-        if let Some(record) = self.store.get_deployment(id).await?
-            && !record.status.is_terminal()
-            && !self.wait_for_repo(&record).await
+        if !self.recently_reachable()
+            && let Some(record) = self.store.get_deployment(id).await?
         {
-            tracing::warn!(message = "Configuration repository still unreachable; running the deployment anyway.", deployment_id = %id);
+            self.hold_for_repo(&record).await;
         }
         self.inner.run(id).await
     }
 
     async fn carry(&self, record: DeploymentRecord) -> Result<DeploymentRecord, DeployError> {
-        if !self.recently_reachable() && !record.status.is_terminal() && !self.wait_for_repo(&record).await {
-            tracing::warn!(message = "Configuration repository still unreachable; running the deployment anyway.", deployment_id = %record.id);
+        if !self.recently_reachable() {
+            self.hold_for_repo(&record).await;
         }
         self.inner.carry(record).await
+    }
+}
+
+impl RepoGate {
+    /// Holds an unfinished deployment until the repository answers or its wait is over.
+    async fn hold_for_repo(&self, record: &DeploymentRecord) {
+        if !record.status.is_terminal() && !self.wait_for_repo(record).await {
+            tracing::warn!(message = "Configuration repository still unreachable; running the deployment anyway.", deployment_id = %record.id);
+        }
     }
 }
 
@@ -286,6 +291,13 @@ mod tests {
     /// An engine that records when it ran.
     struct Runs(std::sync::Mutex<Vec<Instant>>, DeploymentRecord);
 
+    impl Runs {
+        /// When it ran, in order.
+        fn times(&self) -> Vec<Instant> {
+            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        }
+    }
+
     #[async_trait]
     impl Engine for Runs {
         async fn validate(&self, _: &DeployRequest) -> Result<(), DeployError> {
@@ -327,23 +339,26 @@ mod tests {
         (gate, runs)
     }
 
+    /// Brings the remote back after `after`.
+    fn back_after(remote: &Arc<Remote>, after: Duration) -> tokio::task::JoinHandle<()> {
+        let remote = remote.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            remote.down.store(false, Ordering::SeqCst);
+        })
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_deployment_waits_for_the_repository_and_starts_soon_after_it_returns() {
         let remote = Arc::new(Remote::default());
         remote.down.store(true, Ordering::SeqCst);
         let (gate, runs) = gate(&remote, Duration::from_secs(300));
         let started = Instant::now();
-        let back = {
-            let remote = remote.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_secs(30)).await;
-                remote.down.store(false, Ordering::SeqCst);
-            })
-        };
+        let back = back_after(&remote, Duration::from_secs(30));
         let id = DeploymentId::generate(chrono::Utc::now());
         assert!(gate.run(id).await.is_ok());
         let _ = back.await;
-        let ran = runs.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let ran = runs.times();
         assert_eq!(ran.len(), 1);
         let waited = ran[0] - started;
         assert!(
@@ -359,16 +374,10 @@ mod tests {
         remote.down.store(true, Ordering::SeqCst);
         let (gate, runs) = gate(&remote, Duration::from_secs(300));
         let started = Instant::now();
-        let back = {
-            let remote = remote.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_secs(20)).await;
-                remote.down.store(false, Ordering::SeqCst);
-            })
-        };
+        let back = back_after(&remote, Duration::from_secs(20));
         assert!(gate.carry(queued()).await.is_ok());
         let _ = back.await;
-        let ran = runs.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let ran = runs.times();
         assert_eq!(ran.len(), 1);
         let waited = ran[0] - started;
         assert!(
@@ -385,7 +394,7 @@ mod tests {
         let started = Instant::now();
         let id = DeploymentId::generate(chrono::Utc::now());
         assert!(gate.run(id).await.is_ok());
-        let ran = runs.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let ran = runs.times();
         assert_eq!(ran.len(), 1);
         assert!(ran[0] - started <= Duration::from_secs(6));
     }
@@ -427,10 +436,7 @@ mod tests {
             "waited {:?}",
             started.elapsed()
         );
-        assert_eq!(
-            runs.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len(),
-            3
-        );
+        assert_eq!(runs.times().len(), 3);
     }
 
     /// A repository that answers probes without fetching, counting both.
@@ -484,10 +490,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(remote.fetches.load(Ordering::SeqCst), 0, "a check must not fetch");
         assert_eq!(remote.probes.load(Ordering::SeqCst), 3);
-        assert_eq!(
-            runs.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len(),
-            3
-        );
+        assert_eq!(runs.times().len(), 3);
     }
 
     #[tokio::test(start_paused = true)]
@@ -516,10 +519,7 @@ mod tests {
         tokio::time::sleep(PROBE_TRUST).await;
         assert!(gate.run(DeploymentId::generate(chrono::Utc::now())).await.is_ok());
         assert!(store.1.load(Ordering::SeqCst) >= 2);
-        assert_eq!(
-            runs.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len(),
-            7
-        );
+        assert_eq!(runs.times().len(), 7);
     }
 
     #[tokio::test(start_paused = true)]
@@ -529,10 +529,7 @@ mod tests {
         for _ in 0..10 {
             assert!(gate.run(DeploymentId::generate(chrono::Utc::now())).await.is_ok());
         }
-        assert_eq!(
-            runs.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len(),
-            10
-        );
+        assert_eq!(runs.times().len(), 10);
         assert_eq!(remote.fetches.load(Ordering::SeqCst), 1);
     }
 }

@@ -10,20 +10,10 @@ use deployer_core::error::DeployError;
 use deployer_core::model::{DeployRequest, DeploymentId, DeploymentRecord, Phase, Target};
 
 use super::Queue;
+use super::test_support::request;
 use crate::config::QueueSettings;
 use crate::engine::Engine;
 use crate::hub::Hub;
-
-fn request(target: &Target) -> DeployRequest {
-    serde_json::from_value(serde_json::json!({
-        "target": {"region": target.region.to_string(), "cluster": target.cluster.to_string(), "file": target.file.to_string()},
-        "change": {"type": "tag", "tag": "v2"},
-        "method": "apply",
-        "source": {"kind": "api"},
-        "requested_by": "tester",
-    }))
-    .unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// How the queue started each run: `carry` with the phase of the record it was given, or
 /// `run` with only the id. The first run of `flaky` fails as if the store were down.

@@ -12,20 +12,10 @@ use deployer_core::model::{DeployRequest, DeploymentId, DeploymentRecord, Phase,
 use tokio::time::Instant;
 
 use super::Queue;
+use super::test_support::request;
 use crate::config::QueueSettings;
 use crate::engine::Engine;
 use crate::hub::Hub;
-
-fn request(target: &Target) -> DeployRequest {
-    serde_json::from_value(serde_json::json!({
-        "target": {"region": target.region.to_string(), "cluster": target.cluster.to_string(), "file": target.file.to_string()},
-        "change": {"type": "tag", "tag": "v2"},
-        "method": "apply",
-        "source": {"kind": "api"},
-        "requested_by": "tester",
-    }))
-    .unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// Deployments of file `slow` record that they watch their rollout, then watch for a minute;
 /// the others end at once (as if their rollout were already done).
