@@ -6,19 +6,28 @@
 //! the fastest zlib level, the index built from the ids we already have. The compressor is
 //! zlib-rs: at that level it compresses the tree of a 2,500-entry directory (105 KB, rewritten
 //! by every commit there) in about a third of zlib's time, for an output about 8 % larger
-//! (see docs/BENCHMARKS.md). The files are
+//! (see docs/BENCHMARKS.md).
+//!
+//! An object of [`CHUNKED_FROM`] bytes or more is compressed as independent chunks of
+//! [`CHUNK`] bytes: each chunk starts a fresh deflate stream and ends on a byte boundary (a
+//! sync flush), so the chunks' outputs are simply put one after the other, followed by an
+//! empty final block and the Adler-32 of the whole, and the result is one ordinary zlib
+//! stream. A [`Deflater`] keeps the chunks it compressed: the next tree of a big directory
+//! differs from the last one in a single entry (same length, another id), so all its chunks
+//! but one are found already compressed. Kept or not, a chunk is always compressed the same
+//! way, so a pack's bytes do not depend on what was kept. The files are
 //! written under temporary names and renamed, the `.pack` before the `.idx`, so a reader that
 //! finds the index always finds a complete pack, exactly as `git index-pack` does.
 //!
 //! A pack is named after its checksum, so the same pack may be hard-linked into a second
 //! repository on the same file system (as `git clone` of a local path links objects).
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use flate2::Compression;
-use flate2::write::ZlibEncoder;
+use flate2::{Compress, Compression, FlushCompress};
 use git2::{ObjectType, Oid};
 use sha1::{Digest, Sha1};
 
@@ -101,15 +110,166 @@ pub struct Encoded {
     pub objects: usize,
 }
 
+/// The size of the chunks a big object is compressed in.
+pub const CHUNK: usize = 16 * 1024;
+
+/// Objects of this many bytes or more are compressed in chunks.
+pub const CHUNKED_FROM: usize = 2 * CHUNK;
+
+/// CMF and FLG of a zlib stream with a 32 KiB window at the fastest level, as zlib writes them.
+const ZLIB_HEADER: [u8; 2] = [0x78, 0x01];
+
+/// The most bytes (raw and compressed) of chunks a [`Deflater`] keeps.
+pub const CHUNK_CACHE_BYTES: usize = 4 * 1024 * 1024;
+
+/// A chunk compressed earlier.
+struct Chunk {
+    raw: Box<[u8]>,
+    deflated: Box<[u8]>,
+    adler: u32,
+}
+
+/// Compresses the objects of packs with one compressor, made once and reset for each stream,
+/// and keeps the chunks of big objects it compressed (up to [`CHUNK_CACHE_BYTES`], all
+/// dropped when more would be kept).
+#[derive(Default)]
+pub struct Deflater {
+    compress: Option<Compress>,
+    /// Chunks by the CRC-32 of their raw bytes; a hit is compared byte for byte.
+    chunks: HashMap<u32, Chunk>,
+    bytes: usize,
+    compressed: u64,
+}
+
+impl std::fmt::Debug for Deflater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deflater")
+            .field("chunks", &self.chunks.len())
+            .field("bytes", &self.bytes)
+            .field("compressed", &self.compressed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deflater {
+    /// How many chunks were compressed so far (the others were found kept).
+    pub fn chunks_compressed(&self) -> u64 {
+        self.compressed
+    }
+
+    /// Appends the zlib stream of `data` (at the fastest level) to `out`: in chunks from
+    /// [`CHUNKED_FROM`] bytes, in one go below.
+    fn deflate(&mut self, data: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+        if data.len() >= CHUNKED_FROM {
+            return self.deflate_chunked(data, out);
+        }
+        out.extend_from_slice(&ZLIB_HEADER);
+        let compress = self.compressor();
+        out.reserve(data.len() + data.len() / 8 + 64);
+        loop {
+            let consumed = usize::try_from(compress.total_in()).map_err(std::io::Error::other)?;
+            let status = compress
+                .compress_vec(&data[consumed.min(data.len())..], out, FlushCompress::Finish)
+                .map_err(std::io::Error::other)?;
+            if status == flate2::Status::StreamEnd {
+                break;
+            }
+            out.reserve(data.len() / 4 + 64);
+        }
+        out.extend_from_slice(&zlib_rs::adler32::adler32(1, data).to_be_bytes());
+        Ok(())
+    }
+
+    /// The compressor, reset for a new stream. It is made once and kept: making one allocates
+    /// and clears some 300 KB of tables.
+    fn compressor(&mut self) -> &mut Compress {
+        let compress = self
+            .compress
+            .get_or_insert_with(|| Compress::new(Compression::fast(), false));
+        compress.reset();
+        compress
+    }
+
+    /// Appends the zlib stream of `data` to `out`, chunk by chunk.
+    fn deflate_chunked(&mut self, data: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+        out.extend_from_slice(&ZLIB_HEADER);
+        let mut adler = 1u32;
+        for raw in data.chunks(CHUNK) {
+            let chunk = self.chunk(raw)?;
+            out.extend_from_slice(&chunk.deflated);
+            adler = zlib_rs::adler32::adler32_combine(adler, chunk.adler, raw.len() as u64);
+        }
+        // An empty final block with fixed codes, then the checksum of the whole.
+        out.extend_from_slice(&[0x03, 0x00]);
+        out.extend_from_slice(&adler.to_be_bytes());
+        Ok(())
+    }
+
+    /// The chunk holding `raw`, compressed now unless kept.
+    fn chunk(&mut self, raw: &[u8]) -> std::io::Result<&Chunk> {
+        let mut crc = flate2::Crc::new();
+        crc.update(raw);
+        let key = crc.sum();
+        let kept = self.chunks.get(&key).is_some_and(|c| *c.raw == *raw);
+        if !kept {
+            let chunk = Chunk {
+                raw: raw.into(),
+                deflated: self.deflate_alone(raw)?.into_boxed_slice(),
+                adler: zlib_rs::adler32::adler32(1, raw),
+            };
+            let size = chunk.raw.len() + chunk.deflated.len();
+            if self.bytes + size > CHUNK_CACHE_BYTES {
+                self.chunks.clear();
+                self.bytes = 0;
+            }
+            self.bytes += size;
+            if let Some(old) = self.chunks.insert(key, chunk) {
+                self.bytes -= old.raw.len() + old.deflated.len();
+            }
+        }
+        self.chunks
+            .get(&key)
+            .ok_or_else(|| std::io::Error::other("a compressed chunk went missing"))
+    }
+
+    /// `raw` as raw deflate blocks of a fresh stream, ended by a sync flush (not final).
+    fn deflate_alone(&mut self, raw: &[u8]) -> std::io::Result<Vec<u8>> {
+        self.compressed += 1;
+        let compress = self.compressor();
+        let mut out = Vec::with_capacity(raw.len() + raw.len() / 8 + 64);
+        loop {
+            let consumed = usize::try_from(compress.total_in()).map_err(std::io::Error::other)?;
+            compress
+                .compress_vec(&raw[consumed.min(raw.len())..], &mut out, FlushCompress::Sync)
+                .map_err(std::io::Error::other)?;
+            // The flush is complete once all input is in and the output was not filled.
+            if compress.total_in() == raw.len() as u64 && out.len() < out.capacity() {
+                return Ok(out);
+            }
+            out.reserve(raw.len() / 4 + 64);
+        }
+    }
+}
+
 /// The bytes of the `.pack` and `.idx` files of `objects` (duplicate ids packed once).
 ///
 /// # Errors
 /// [`PackError::Kind`] for an object that is not a commit, tree, blob or tag.
 pub fn encode(objects: &[PackObject<'_>]) -> Result<Encoded, PackError> {
+    encode_with(objects, &mut Deflater::default())
+}
+
+/// [`encode`], compressing big objects with `deflater` (and the chunks it kept).
+///
+/// # Errors
+/// [`PackError::Kind`] for an object that is not a commit, tree, blob or tag.
+pub fn encode_with(objects: &[PackObject<'_>], deflater: &mut Deflater) -> Result<Encoded, PackError> {
     let mut seen = std::collections::HashSet::with_capacity(objects.len());
     let unique: Vec<&PackObject<'_>> = objects.iter().filter(|o| seen.insert(o.id)).collect();
     let count = u32::try_from(unique.len()).map_err(|_| std::io::Error::other("too many objects for one pack"))?;
-    let mut pack = Vec::with_capacity(unique.iter().map(|o| o.data.len() / 2 + 16).sum::<usize>() + 32);
+    // Room for every object at its own size: compression seldom needs more, and the vector
+    // grows when it does.
+    let mut pack = Vec::with_capacity(unique.iter().map(|o| o.data.len() + 32).sum::<usize>() + 32);
     pack.extend_from_slice(b"PACK");
     pack.extend_from_slice(&2u32.to_be_bytes());
     pack.extend_from_slice(&count.to_be_bytes());
@@ -127,9 +287,7 @@ pub fn encode(objects: &[PackObject<'_>]) -> Result<Encoded, PackError> {
             size >>= 7;
         }
         pack.push(byte);
-        let mut encoder = ZlibEncoder::new(std::mem::take(&mut pack), Compression::fast());
-        encoder.write_all(object.data)?;
-        pack = encoder.finish()?;
+        deflater.deflate(object.data, &mut pack)?;
         let mut crc = flate2::Crc::new();
         crc.update(&pack[start..]);
         let mut id = [0u8; 20];
@@ -189,11 +347,12 @@ pub fn encode(objects: &[PackObject<'_>]) -> Result<Encoded, PackError> {
 /// # Errors
 /// [`PackError`] when an object cannot be packed or the files cannot be written.
 pub fn write(objects_dir: &Path, objects: &[PackObject<'_>]) -> Result<WrittenPack, PackError> {
-    write_with_spares(objects_dir, objects, None)
+    write_with_spares(objects_dir, objects, None, &mut Deflater::default())
 }
 
 /// [`write`], filling files taken from `spares` (when it has any ready; the pool must be on
-/// the same file system) and linking them under the pack's names instead of creating files.
+/// the same file system) and linking them under the pack's names instead of creating files,
+/// and compressing big objects with `deflater`.
 ///
 /// # Errors
 /// [`PackError`] when an object cannot be packed or the files cannot be written.
@@ -201,8 +360,9 @@ pub fn write_with_spares(
     objects_dir: &Path,
     objects: &[PackObject<'_>],
     spares: Option<&SparePool>,
+    deflater: &mut Deflater,
 ) -> Result<WrittenPack, PackError> {
-    let encoded = encode(objects)?;
+    let encoded = encode_with(objects, deflater)?;
     let dir = objects_dir.join("pack");
     std::fs::create_dir_all(&dir)?;
     let written = WrittenPack {
@@ -347,7 +507,12 @@ mod tests {
             kind: ObjectType::Blob,
             data,
         };
-        let written = write_with_spares(&repo.path().join("objects"), &[object], Some(&pool))?;
+        let written = write_with_spares(
+            &repo.path().join("objects"),
+            &[object],
+            Some(&pool),
+            &mut Deflater::default(),
+        )?;
         for path in [written.pack_path(&pack_dir), written.index_path(&pack_dir)] {
             let meta = std::fs::metadata(&path)?;
             assert!(spare_inodes.contains(&meta.ino()), "{} is not a spare", path.display());
@@ -379,6 +544,116 @@ mod tests {
         share(&written, &from.join("pack"), &second.path().join("objects"))?;
         share(&written, &from.join("pack"), &second.path().join("objects"))?;
         assert_eq!(second.find_blob(id)?.content(), data);
+        Ok(())
+    }
+
+    /// The bytes of a tree of `entries` files whose ids depend on `seed`'s entry.
+    fn big_tree(entries: usize, changed: usize, seed: u8) -> Vec<u8> {
+        let mut tree = Vec::new();
+        for i in 0..entries {
+            tree.extend_from_slice(format!("100644 svc-{i:06}.yaml\0").as_bytes());
+            let mut id = [0u8; 20];
+            for (j, byte) in id.iter_mut().enumerate() {
+                *byte = (i * 31 + j * 7) as u8 ^ if i == changed { seed } else { 0 };
+            }
+            tree.extend_from_slice(&id);
+        }
+        tree
+    }
+
+    fn tree_object(data: &[u8]) -> Result<PackObject<'_>, git2::Error> {
+        Ok(PackObject {
+            id: Oid::hash_object(ObjectType::Tree, data)?,
+            kind: ObjectType::Tree,
+            data,
+        })
+    }
+
+    #[test]
+    fn big_objects_compressed_in_chunks_are_read_back_by_libgit2_zlib_and_git() -> TestResult {
+        use std::io::Read;
+        let dir = tempfile::tempdir()?;
+        let repo = git2::Repository::init_bare(dir.path())?;
+        // 2,500 entries (about 105 KB), as a directory of 2,500 files; and one of exactly two
+        // chunks, and one a byte short of being chunked.
+        let trees = [
+            big_tree(2_500, 1_200, 0),
+            big_tree(2 * CHUNK / 42, 0, 0x33)[..2 * CHUNK].to_vec(),
+            vec![7u8; CHUNKED_FROM - 1],
+        ];
+        let objects = vec![
+            tree_object(&trees[0])?,
+            PackObject {
+                id: Oid::hash_object(ObjectType::Blob, &trees[1])?,
+                kind: ObjectType::Blob,
+                data: &trees[1],
+            },
+            PackObject {
+                id: Oid::hash_object(ObjectType::Blob, &trees[2])?,
+                kind: ObjectType::Blob,
+                data: &trees[2],
+            },
+        ];
+        let mut deflater = Deflater::default();
+        let encoded = encode_with(&objects, &mut deflater)?;
+        // 105 KB in 7 chunks; the 32 KiB blob differs from the tree's start in its first chunk
+        // only, and its second chunk is the tree's.
+        assert_eq!(deflater.chunks_compressed(), 7 + 1);
+        // The tree's zlib stream, where its header ends, inflates to the tree.
+        let header_len = 12 + 3;
+        let mut inflated = Vec::new();
+        flate2::read::ZlibDecoder::new(&encoded.pack[header_len..]).read_to_end(&mut inflated)?;
+        assert_eq!(inflated, trees[0]);
+
+        let written = write_with_spares(&repo.path().join("objects"), &objects, None, &mut Deflater::default())?;
+        assert_eq!(repo.odb()?.read(objects[0].id)?.data(), &trees[0][..]);
+        assert_eq!(repo.find_blob(objects[1].id)?.content(), &trees[1][..]);
+        assert_eq!(repo.find_blob(objects[2].id)?.content(), &trees[2][..]);
+        let out = std::process::Command::new("git")
+            .arg("verify-pack")
+            .arg("-v")
+            .arg(written.index_path(&repo.path().join("objects").join("pack")))
+            .output()?;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
+    }
+
+    #[test]
+    fn the_next_tree_of_a_directory_recompresses_only_the_chunk_that_changed() -> TestResult {
+        let first = big_tree(2_500, 1_200, 0);
+        let second = big_tree(2_500, 1_200, 0x5a);
+        assert_eq!(first.len(), second.len());
+        let mut kept = Deflater::default();
+        let from_first = encode_with(&[tree_object(&first)?], &mut kept)?;
+        assert_eq!(kept.chunks_compressed(), 7);
+        let from_kept = encode_with(&[tree_object(&second)?], &mut kept)?;
+        assert_eq!(kept.chunks_compressed(), 8, "one chunk of the second tree is new");
+        // Kept or not, the same object gives the same pack.
+        let fresh = encode(&[tree_object(&second)?])?;
+        assert_eq!(from_kept.pack, fresh.pack);
+        assert_eq!(from_kept.index, fresh.index);
+        assert_ne!(from_first.pack, fresh.pack);
+        // The compressor, reused for small objects too, starts each one afresh.
+        let data = b"image: web:v4\n";
+        let blob = [PackObject {
+            id: Oid::hash_object(ObjectType::Blob, data)?,
+            kind: ObjectType::Blob,
+            data,
+        }];
+        assert_eq!(encode_with(&blob, &mut kept)?.pack, encode(&blob)?.pack);
+        Ok(())
+    }
+
+    #[test]
+    fn the_kept_chunks_stay_within_their_limit() -> TestResult {
+        let mut deflater = Deflater::default();
+        for seed in 0..=255u8 {
+            let tree = big_tree(2_500, usize::from(seed) * 9, seed);
+            encode_with(&[tree_object(&tree)?], &mut deflater)?;
+            assert!(deflater.bytes <= CHUNK_CACHE_BYTES, "{} bytes kept", deflater.bytes);
+        }
+        let kept: usize = deflater.chunks.values().map(|c| c.raw.len() + c.deflated.len()).sum();
+        assert_eq!(kept, deflater.bytes);
         Ok(())
     }
 }

@@ -159,6 +159,9 @@ struct WriterState {
     staging: Staging,
     /// The pack holding the objects of the last chain built, with the chain's head.
     staged: Option<(Oid, StagedPack)>,
+    /// Compresses the big trees of the packs written, keeping the chunks the next tree of the
+    /// same directory shares.
+    deflater: pack::Deflater,
 }
 
 /// The clone kept in `slot`, reopened when a consolidation may have deleted packs it holds
@@ -653,7 +656,12 @@ fn build_at_tip(shared: &Shared, requests: &[Request]) -> Result<Chain, RepoErro
     };
     if let Some(head) = chain.head() {
         let objects_dir = repo.path().join("objects");
-        let written = pack::write_with_spares(&objects_dir, &state.staging.objects(), shared.spares.get());
+        let written = pack::write_with_spares(
+            &objects_dir,
+            &state.staging.objects(),
+            shared.spares.get(),
+            &mut state.deflater,
+        );
         state.staging.clear();
         let written = written.map_err(|e| RepoError::Internal {
             message: format!("failed to write the new objects: {e}"),

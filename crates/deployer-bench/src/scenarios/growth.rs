@@ -125,6 +125,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ScenarioReport> {
             "commits",
             "start-up ms",
             "→ committed p50 / p99 ms",
+            "commit step p50 / p99 ms",
             "→ applied p50 / p99 ms",
             "CPU ms per deploy (with git)",
             "of which git",
@@ -132,11 +133,15 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ScenarioReport> {
     );
     for c in &cases {
         let (committed, applied) = (c.outcome.to_committed.as_ref(), c.outcome.to_applied.as_ref());
+        // The edit, commit and push alone (`committing` → `committed`), without the wait for a
+        // worker.
+        let commit_step = c.outcome.stages.get(1).and_then(Option::as_ref);
         t.row(vec![
             c.files.to_string(),
             c.commits.to_string(),
             format!("{:.0}", c.ready_ms),
             format!("{} / {}", pct(committed, |p| p.p50), pct(committed, |p| p.p99)),
+            format!("{} / {}", pct(commit_step, |p| p.p50), pct(commit_step, |p| p.p99)),
             format!("{} / {}", pct(applied, |p| p.p50), pct(applied, |p| p.p99)),
             one(c.cpu_ms_per_deploy),
             one(c.git_ms_per_deploy),
