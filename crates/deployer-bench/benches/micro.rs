@@ -1,7 +1,7 @@
 //! Micro-benchmarks of the hot steps of one deploy: the tag edit of a manifest, image
 //! reference parsing, webhook parsing (Docker Hub and GitHub) and commit creation (the
-//! object writing alone, and `GitConfigRepo::commit_edit` with its push to a local bare
-//! remote).
+//! object writing alone, the packing of a big directory's tree, and
+//! `GitConfigRepo::commit_edit` with its push to a local bare remote).
 //!
 //! Run with `cargo bench -p deployer-bench --bench micro`.
 
@@ -242,5 +242,56 @@ fn commits(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tag_edit, image_parsing, webhooks, commits);
+/// The tree of a directory of 2,500 files (about 105 KB), with ids that do not compress.
+fn directory_tree() -> Vec<u8> {
+    let mut tree = Vec::new();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..2_500 {
+        tree.extend_from_slice(format!("100644 svc-{i:06}.yaml\0").as_bytes());
+        for _ in 0..20 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            tree.push(x.to_le_bytes()[0]);
+        }
+    }
+    tree
+}
+
+fn packing(c: &mut Criterion) {
+    use deployer_git::pack::{self, Deflater, PackObject};
+    let mut tree = directory_tree();
+    let entry = tree.len() / 2_500;
+    let mut deflater = Deflater::default();
+    let mut next = 0usize;
+    let mut group = c.benchmark_group("git");
+    // As the writer packs it: one entry of the directory changed since the last tree, the
+    // chunks of the last tree kept.
+    group.bench_function("pack the next tree of a 2,500-file directory", |b| {
+        b.iter(|| {
+            next = (next + 7) % 2_500;
+            tree[next * entry + entry - 1] ^= 0x5a;
+            let object = PackObject {
+                id: git2::Oid::ZERO_SHA1,
+                kind: git2::ObjectType::Tree,
+                data: &tree,
+            };
+            pack::encode_with(&[object], &mut deflater)
+        })
+    });
+    // The same tree with nothing kept: a new compressor, every chunk compressed.
+    group.bench_function("pack a 2,500-file directory's tree afresh", |b| {
+        b.iter(|| {
+            let object = PackObject {
+                id: git2::Oid::ZERO_SHA1,
+                kind: git2::ObjectType::Tree,
+                data: black_box(&tree),
+            };
+            pack::encode(&[object])
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, tag_edit, image_parsing, webhooks, commits, packing);
 criterion_main!(benches);
