@@ -15,8 +15,14 @@
 //! search: on a directory of thousands of files that search costs more than the whole deploy);
 //! `git gc` still finds deltas whenever it runs.
 //!
-//! It is as safe against concurrent pushers and readers as git's own repack: `git pack-objects`
-//! writes the new pack under a temporary name and renames its index last; only packs listed
+//! When the packs rolled up hold whole objects only (the deployer's own packs always do) and no
+//! loose object goes with them, no `git` is started: their entries are copied into the new pack
+//! as they are, each checked against the CRC-32 its index records, as `git pack-objects` checks
+//! what it reuses ([`crate::pack::Copied`]). A delta, a damaged entry or a loose object leaves
+//! the work to `git pack-objects`.
+//!
+//! It is as safe against concurrent pushers and readers as git's own repack: the new pack is
+//! written under a temporary name and its index is renamed last; only packs listed
 //! before it started are deleted (a pack written meanwhile is left alone), each only when every
 //! one of its objects is in the new pack's index, index first so that no reader finds an index
 //! without its pack; readers of a deleted pack find its objects in the new one. Packs marked
@@ -34,6 +40,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use git2::Oid;
+
+use crate::pack;
 
 /// How many packs may be added before a consolidation is started.
 pub const PACKS_BEFORE_CONSOLIDATING: usize = 32;
@@ -313,7 +321,17 @@ impl RollUp {
         if ids.is_empty() {
             return Ok(());
         }
-        let written = pack_objects(git_dir, &ids)?;
+        // Packs of whole objects only (as the deployer writes them) are copied here, entry by
+        // entry; loose objects, deltas or anything unexpected go through `git pack-objects`.
+        let copied = if self.loose.is_empty() {
+            copy_packs(&pack_dir, &self.packs)?
+        } else {
+            None
+        };
+        let written = match copied {
+            Some(written) => written,
+            None => pack_objects(git_dir, &ids)?,
+        };
         let kept: HashSet<Oid> = index_ids(&written.file(&pack_dir, "idx"))?.into_iter().collect();
         for pack in &self.packs {
             if pack.name != written && pack.ids.iter().all(|id| kept.contains(id)) {
@@ -373,22 +391,112 @@ fn index_object_count(path: &Path) -> std::io::Result<u64> {
 
 /// The ids of the objects in the version 2 pack index at `path`.
 fn index_ids(path: &Path) -> std::io::Result<Vec<Oid>> {
-    let index = std::fs::read(path)?;
-    let count = usize::try_from(header_object_count(&index)?).map_err(std::io::Error::other)?;
-    // Ids, CRCs and offsets of every object, then the two checksums.
-    let needed = count
-        .checked_mul(ID_LEN + 4 + 4)
-        .and_then(|n| n.checked_add(INDEX_HEADER_LEN + 2 * ID_LEN));
-    if needed.is_none_or(|needed| index.len() < needed) {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "truncated pack index",
-        ));
+    Ok(index_entries(&std::fs::read(path)?)?.ids)
+}
+
+/// The entries of a version 2 pack index: each object's id, CRC-32 and offset, in index order.
+#[derive(Debug, Default)]
+struct IndexEntries {
+    ids: Vec<Oid>,
+    crcs: Vec<u32>,
+    offsets: Vec<u64>,
+}
+
+/// Reads the entries of the version 2 pack index `index`.
+fn index_entries(index: &[u8]) -> std::io::Result<IndexEntries> {
+    let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("pack index: {what}"));
+    let count = usize::try_from(header_object_count(index)?).map_err(std::io::Error::other)?;
+    let ids_at = INDEX_HEADER_LEN;
+    let crcs_at = ids_at + count * ID_LEN;
+    let offsets_at = crcs_at + count * 4;
+    let large_at = offsets_at + count * 4;
+    if index.len() < large_at + 2 * ID_LEN {
+        return Err(invalid("truncated"));
     }
-    index[INDEX_HEADER_LEN..INDEX_HEADER_LEN + count * ID_LEN]
-        .chunks_exact(ID_LEN)
-        .map(|id| Oid::from_bytes(id).map_err(std::io::Error::other))
-        .collect()
+    let word = |at: usize| -> u32 {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&index[at..at + 4]);
+        u32::from_be_bytes(b)
+    };
+    let mut entries = IndexEntries::default();
+    for i in 0..count {
+        let id = &index[ids_at + i * ID_LEN..ids_at + (i + 1) * ID_LEN];
+        entries.ids.push(Oid::from_bytes(id).map_err(std::io::Error::other)?);
+        entries.crcs.push(word(crcs_at + i * 4));
+        let small = word(offsets_at + i * 4);
+        let offset = if small & 0x8000_0000 == 0 {
+            u64::from(small)
+        } else {
+            let at = large_at + (small & 0x7fff_ffff) as usize * 8;
+            let bytes = index
+                .get(at..at + 8)
+                .ok_or_else(|| invalid("large offset out of range"))?;
+            let mut b = [0u8; 8];
+            b.copy_from_slice(bytes);
+            u64::from_be_bytes(b)
+        };
+        entries.offsets.push(offset);
+    }
+    Ok(entries)
+}
+
+/// Copies the objects of `packs` into one new pack entry by entry ([`pack::Copied`]), each
+/// object once, checking every entry's CRC-32 against its index as `git pack-objects` does
+/// when it reuses data. `None` (and nothing written) when a pack holds a delta, or an entry
+/// does not match its index: `git pack-objects` then does the work.
+fn copy_packs(pack_dir: &Path, packs: &[RolledPack]) -> std::io::Result<Option<PackName>> {
+    // Which entries to copy, known before the first byte is written (the pack's header holds
+    // their number).
+    let mut seen = HashSet::new();
+    let mut plans = Vec::with_capacity(packs.len());
+    for rolled in packs {
+        let entries = index_entries(&std::fs::read(rolled.name.file(pack_dir, "idx"))?)?;
+        let mut order: Vec<usize> = (0..entries.ids.len()).collect();
+        order.sort_unstable_by_key(|&i| entries.offsets[i]);
+        let keep: Vec<bool> = order.iter().map(|&i| seen.insert(entries.ids[i])).collect();
+        plans.push((rolled, entries, order, keep));
+    }
+    let Ok(count) = u32::try_from(seen.len()) else {
+        return Ok(None);
+    };
+    if count == 0 {
+        return Ok(None);
+    }
+    let mut copied = pack::Copied::create(pack_dir, count)?;
+    let mut entry = Vec::new();
+    for (rolled, entries, order, keep) in plans {
+        let mut file =
+            std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(rolled.name.file(pack_dir, "pack"))?);
+        let mut header = [0u8; 12];
+        file.read_exact(&mut header)?;
+        let objects = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+        if &header[..4] != b"PACK" || objects as usize != order.len() {
+            return Ok(None);
+        }
+        let end_of_entries = std::fs::metadata(rolled.name.file(pack_dir, "pack"))?
+            .len()
+            .saturating_sub(ID_LEN as u64);
+        let mut at = 12u64;
+        for (k, &i) in order.iter().enumerate() {
+            let end = order.get(k + 1).map_or(end_of_entries, |&next| entries.offsets[next]);
+            if entries.offsets[i] != at || end <= at {
+                return Ok(None);
+            }
+            entry.resize(usize::try_from(end - at).map_err(std::io::Error::other)?, 0);
+            file.read_exact(&mut entry)?;
+            at = end;
+            let mut crc = flate2::Crc::new();
+            crc.update(&entry);
+            if !pack::is_whole_object(entry[0]) || crc.sum() != entries.crcs[i] {
+                return Ok(None);
+            }
+            if keep[k] {
+                copied.push(entries.ids[i], entries.crcs[i], &entry)?;
+            }
+        }
+    }
+    let written = copied.finish().map_err(std::io::Error::other)?;
+    Ok(PackName::from_index_file(&format!("pack-{}.idx", written.checksum)))
 }
 
 /// The ids of the loose objects under `objects_dir`.
@@ -491,6 +599,7 @@ fn remove_if_present(path: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use crate::pack::{self, PackObject};
+    use std::os::unix::fs::PermissionsExt;
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -636,5 +745,116 @@ mod tests {
         header[INDEX_HEADER_LEN - 4..].copy_from_slice(&7u32.to_be_bytes());
         assert_eq!(header_object_count(&header).ok(), Some(7));
         assert!(header_object_count(&header[..100]).is_err());
+    }
+
+    fn rolled(pack_dir: &Path) -> std::io::Result<Vec<RolledPack>> {
+        let mut packs = Vec::new();
+        for pack in candidate_packs(pack_dir)? {
+            let ids = index_ids(&pack.name.file(pack_dir, "idx"))?;
+            packs.push(RolledPack { name: pack.name, ids });
+        }
+        packs.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(packs)
+    }
+
+    fn git_in(repo: &Path, args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
+        let out = Command::new("git").arg("--git-dir").arg(repo).args(args).output()?;
+        if !out.status.success() {
+            return Err(format!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr)).into());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    #[test]
+    fn packs_of_whole_objects_are_copied_entry_by_entry_each_object_once() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let repo = git2::Repository::init_bare(dir.path())?;
+        let pack_dir = repo.path().join("objects").join("pack");
+        let mut ids = Vec::new();
+        for n in 0..12 {
+            ids.push(one_blob_pack(&repo, format!("image: web:v{n}\n").as_bytes())?);
+        }
+        // The same object in a second pack, and a big one (compressed in chunks).
+        one_blob_pack(&repo, b"image: web:v3\n")?;
+        let big: Vec<u8> = (0..100_000u32).flat_map(|i| (i % 97).to_le_bytes()).collect();
+        ids.push(one_blob_pack(&repo, &big)?);
+        let packs = rolled(&pack_dir)?;
+        assert_eq!(packs.len(), 13, "the duplicate pack has the same name as the first");
+
+        let written = copy_packs(&pack_dir, &packs)?.ok_or("whole objects are copied")?;
+        let index = written.file(&pack_dir, "idx");
+        assert_eq!(index_ids(&index)?.len(), 13, "every object once");
+        git_in(repo.path(), &["verify-pack", &index.to_string_lossy()])?;
+        for pack in &packs {
+            delete_pack(&pack_dir, &pack.name)?;
+        }
+        let reopened = git2::Repository::open_bare(repo.path())?;
+        for id in &ids {
+            assert!(reopened.find_blob(*id).is_ok(), "{id}");
+        }
+        assert_eq!(reopened.find_blob(*ids.last().ok_or("no id")?)?.content(), &big[..]);
+        git_in(repo.path(), &["fsck", "--no-dangling", "--strict"])?;
+        let leftovers = std::fs::read_dir(&pack_dir)?
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("tmp_"))
+            .count();
+        assert_eq!(leftovers, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn a_pack_with_deltas_or_a_damaged_entry_is_left_to_git() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let repo = git2::Repository::init_bare(dir.path())?;
+        let pack_dir = repo.path().join("objects").join("pack");
+        // Versions of one big file that git stores as deltas of each other.
+        let base: String = (0..2_000).map(|i| format!("line {i}\n")).collect();
+        let mut ids = Vec::new();
+        for v in 0..4 {
+            ids.push(repo.blob(format!("{base}version {v}\n").as_bytes())?);
+        }
+        // With the delta search on (`pack_objects` turns it off).
+        let mut child = Command::new("git")
+            .arg("--git-dir")
+            .arg(repo.path())
+            .args(["pack-objects", "-q", "--window=10", "--depth=10"])
+            .arg(pack_dir.join("pack"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
+        let list: String = ids.iter().map(|id| format!("{id}\n")).collect();
+        child.stdin.take().ok_or("no stdin")?.write_all(list.as_bytes())?;
+        assert!(child.wait()?.success());
+        let packs = rolled(&pack_dir)?;
+        assert_eq!(packs.len(), 1);
+        let verified = git_in(
+            repo.path(),
+            &[
+                "verify-pack",
+                "-v",
+                &packs[0].name.file(&pack_dir, "idx").to_string_lossy(),
+            ],
+        )?;
+        assert!(verified.contains("chain length"), "git made no delta: {verified}");
+        assert!(copy_packs(&pack_dir, &rolled(&pack_dir)?)?.is_none());
+
+        // A whole-object pack whose entry no longer matches its index's CRC-32.
+        let other = tempfile::tempdir()?;
+        let repo = git2::Repository::init_bare(other.path())?;
+        let pack_dir = repo.path().join("objects").join("pack");
+        one_blob_pack(&repo, b"image: web:v1\n")?;
+        let packs = rolled(&pack_dir)?;
+        let file = packs[0].name.file(&pack_dir, "pack");
+        let mut bytes = std::fs::read(&file)?;
+        bytes[14] ^= 0x01;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))?;
+        std::fs::write(&file, &bytes)?;
+        assert!(copy_packs(&pack_dir, &packs)?.is_none());
+        let names: Vec<String> = std::fs::read_dir(&pack_dir)?
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "nothing written beside the pack: {names:?}");
+        Ok(())
     }
 }

@@ -294,9 +294,35 @@ pub fn encode_with(objects: &[PackObject<'_>], deflater: &mut Deflater) -> Resul
         id.copy_from_slice(object.id.as_bytes());
         entries.push((id, crc.sum(), start as u64));
     }
+    finish(pack, entries)
+}
+
+/// The pack `pack` (its header and entries) with its checksum, and its index, given the id,
+/// CRC-32 and offset of each entry.
+fn finish(mut pack: Vec<u8>, entries: Vec<([u8; 20], u32, u64)>) -> Result<Encoded, PackError> {
     let checksum: [u8; 20] = Sha1::digest(&pack).into();
     pack.extend_from_slice(&checksum);
+    let index = index_bytes(entries, &checksum)?;
+    let hex: String = checksum.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Encoded {
+        pack,
+        objects: index_count(&index),
+        index,
+        checksum: hex,
+    })
+}
 
+/// The number of objects of an index written by [`index_bytes`].
+fn index_count(index: &[u8]) -> usize {
+    index
+        .get(8 + 255 * 4..8 + 256 * 4)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map_or(0, |b| u32::from_be_bytes(b) as usize)
+}
+
+/// The version 2 index of a pack with checksum `checksum`, given the id, CRC-32 and offset of
+/// each entry.
+fn index_bytes(mut entries: Vec<([u8; 20], u32, u64)>, checksum: &[u8; 20]) -> Result<Vec<u8>, PackError> {
     entries.sort_unstable_by_key(|e| e.0);
     let mut index = Vec::with_capacity(8 + 256 * 4 + entries.len() * 28 + 40);
     index.extend_from_slice(b"\xfftOc");
@@ -330,16 +356,128 @@ pub fn encode_with(objects: &[PackObject<'_>], deflater: &mut Deflater) -> Resul
     for offset in large {
         index.extend_from_slice(&offset.to_be_bytes());
     }
-    index.extend_from_slice(&checksum);
+    index.extend_from_slice(checksum);
     let index_checksum: [u8; 20] = Sha1::digest(&index).into();
     index.extend_from_slice(&index_checksum);
-    let hex: String = checksum.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(Encoded {
-        pack,
-        index,
-        checksum: hex,
-        objects: entries.len(),
-    })
+    Ok(index)
+}
+
+/// A pack made of entries copied as they are (type, size and compressed data) from other
+/// packs, as `git pack-objects` reuses them: nothing is inflated or compressed again. Only
+/// whole objects may be copied (a delta would point into the pack it came from).
+///
+/// The pack is streamed into a temporary file of the pack directory, so that memory does not
+/// grow with it; [`Copied::finish`] adds the index and gives both their names, the pack
+/// first. Dropped unfinished, the temporary file is removed.
+#[derive(Debug)]
+pub struct Copied {
+    dir: PathBuf,
+    tmp: PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    hasher: Sha1,
+    written: u64,
+    expected: u32,
+    entries: Vec<([u8; 20], u32, u64)>,
+}
+
+impl Copied {
+    /// Starts a pack of `count` entries in the `objects/pack` directory `dir`.
+    ///
+    /// # Errors
+    /// When the temporary file cannot be created.
+    pub fn create(dir: &Path, count: u32) -> std::io::Result<Self> {
+        let tmp = dir.join(format!(
+            "tmp_pack_deployer_{}_{:016x}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        let file = std::io::BufWriter::with_capacity(256 * 1024, std::fs::File::create_new(&tmp)?);
+        let mut copied = Copied {
+            dir: dir.to_path_buf(),
+            tmp,
+            file: Some(file),
+            hasher: Sha1::new(),
+            written: 0,
+            expected: count,
+            entries: Vec::with_capacity(count as usize),
+        };
+        let mut header = Vec::with_capacity(12);
+        header.extend_from_slice(b"PACK");
+        header.extend_from_slice(&2u32.to_be_bytes());
+        header.extend_from_slice(&count.to_be_bytes());
+        copied.append(&header)?;
+        Ok(copied)
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("the pack is finished"))?;
+        file.write_all(bytes)?;
+        self.hasher.update(bytes);
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Adds the entry of object `id`, with the CRC-32 its index gives.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn push(&mut self, id: Oid, crc: u32, entry: &[u8]) -> std::io::Result<()> {
+        let mut key = [0u8; 20];
+        key.copy_from_slice(id.as_bytes());
+        self.entries.push((key, crc, self.written));
+        self.append(entry)
+    }
+
+    /// Ends the pack, writes its index and names both after the pack's checksum.
+    ///
+    /// # Errors
+    /// When fewer or more entries were added than announced, or a file cannot be written.
+    pub fn finish(mut self) -> Result<WrittenPack, PackError> {
+        if self.entries.len() != self.expected as usize {
+            return Err(PackError::Io(std::io::Error::other(format!(
+                "{} entries copied into a pack announced with {}",
+                self.entries.len(),
+                self.expected
+            ))));
+        }
+        let checksum: [u8; 20] = std::mem::take(&mut self.hasher).finalize().into();
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| std::io::Error::other("the pack is finished"))?;
+        file.write_all(&checksum)?;
+        file.into_inner().map_err(std::io::IntoInnerError::into_error)?;
+        std::fs::set_permissions(&self.tmp, std::fs::Permissions::from_mode(0o444))?;
+        let index = index_bytes(std::mem::take(&mut self.entries), &checksum)?;
+        let written = WrittenPack {
+            checksum: checksum.iter().map(|b| format!("{b:02x}")).collect(),
+            objects: self.expected as usize,
+        };
+        std::fs::rename(&self.tmp, written.pack_path(&self.dir))?;
+        place(&self.dir, &written.index_path(&self.dir), None, |file| {
+            file.write_all(&index)
+        })?;
+        Ok(written)
+    }
+}
+
+impl Drop for Copied {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            // Best effort: a leftover temporary file is ignored by git and libgit2.
+            self.file = None;
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Whether the pack entry starting with `first_byte` holds a whole object (commit, tree, blob
+/// or tag) rather than a delta.
+pub fn is_whole_object(first_byte: u8) -> bool {
+    (1..=4).contains(&((first_byte >> 4) & 0x07))
 }
 
 /// Writes `objects` into the repository whose object directory is `objects_dir` as one pack.
