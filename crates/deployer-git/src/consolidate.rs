@@ -465,8 +465,10 @@ fn copy_packs(pack_dir: &Path, packs: &[RolledPack]) -> std::io::Result<Option<P
     let mut copied = pack::Copied::create(pack_dir, count)?;
     let mut entry = Vec::new();
     for (rolled, entries, order, keep) in plans {
-        let mut file =
-            std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(rolled.name.file(pack_dir, "pack"))?);
+        let mut file = std::io::BufReader::with_capacity(
+            pack::COPY_BUFFER,
+            std::fs::File::open(rolled.name.file(pack_dir, "pack"))?,
+        );
         let mut header = [0u8; 12];
         file.read_exact(&mut header)?;
         let objects = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);

@@ -362,6 +362,10 @@ fn index_bytes(mut entries: Vec<([u8; 20], u32, u64)>, checksum: &[u8; 20]) -> R
     Ok(index)
 }
 
+/// The buffer of a [`Copied`] pack's file, and of the packs it is copied from: small, as a
+/// consolidation runs beside the deployments and their memory.
+pub const COPY_BUFFER: usize = 64 * 1024;
+
 /// A pack made of entries copied as they are (type, size and compressed data) from other
 /// packs, as `git pack-objects` reuses them: nothing is inflated or compressed again. Only
 /// whole objects may be copied (a delta would point into the pack it came from).
@@ -391,7 +395,7 @@ impl Copied {
             std::process::id(),
             fastrand::u64(..)
         ));
-        let file = std::io::BufWriter::with_capacity(256 * 1024, std::fs::File::create_new(&tmp)?);
+        let file = std::io::BufWriter::with_capacity(COPY_BUFFER, std::fs::File::create_new(&tmp)?);
         let mut copied = Copied {
             dir: dir.to_path_buf(),
             tmp,
