@@ -465,19 +465,15 @@ fn copy_packs(pack_dir: &Path, packs: &[RolledPack]) -> std::io::Result<Option<P
     let mut copied = pack::Copied::create(pack_dir, count)?;
     let mut entry = Vec::new();
     for (rolled, entries, order, keep) in plans {
-        let mut file = std::io::BufReader::with_capacity(
-            pack::COPY_BUFFER,
-            std::fs::File::open(rolled.name.file(pack_dir, "pack"))?,
-        );
+        let opened = std::fs::File::open(rolled.name.file(pack_dir, "pack"))?;
+        let end_of_entries = opened.metadata()?.len().saturating_sub(ID_LEN as u64);
+        let mut file = std::io::BufReader::with_capacity(pack::COPY_BUFFER, opened);
         let mut header = [0u8; 12];
         file.read_exact(&mut header)?;
         let objects = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
         if &header[..4] != b"PACK" || objects as usize != order.len() {
             return Ok(None);
         }
-        let end_of_entries = std::fs::metadata(rolled.name.file(pack_dir, "pack"))?
-            .len()
-            .saturating_sub(ID_LEN as u64);
         let mut at = 12u64;
         for (k, &i) in order.iter().enumerate() {
             let end = order.get(k + 1).map_or(end_of_entries, |&next| entries.offsets[next]);

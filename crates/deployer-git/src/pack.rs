@@ -164,18 +164,7 @@ impl Deflater {
             return self.deflate_chunked(data, out);
         }
         out.extend_from_slice(&ZLIB_HEADER);
-        let compress = self.compressor();
-        out.reserve(data.len() + data.len() / 8 + 64);
-        loop {
-            let consumed = usize::try_from(compress.total_in()).map_err(std::io::Error::other)?;
-            let status = compress
-                .compress_vec(&data[consumed.min(data.len())..], out, FlushCompress::Finish)
-                .map_err(std::io::Error::other)?;
-            if status == flate2::Status::StreamEnd {
-                break;
-            }
-            out.reserve(data.len() / 4 + 64);
-        }
+        compress_all(self.compressor(), data, out, FlushCompress::Finish)?;
         out.extend_from_slice(&zlib_rs::adler32::adler32(1, data).to_be_bytes());
         Ok(())
     }
@@ -235,19 +224,31 @@ impl Deflater {
     /// `raw` as raw deflate blocks of a fresh stream, ended by a sync flush (not final).
     fn deflate_alone(&mut self, raw: &[u8]) -> std::io::Result<Vec<u8>> {
         self.compressed += 1;
-        let compress = self.compressor();
-        let mut out = Vec::with_capacity(raw.len() + raw.len() / 8 + 64);
-        loop {
-            let consumed = usize::try_from(compress.total_in()).map_err(std::io::Error::other)?;
-            compress
-                .compress_vec(&raw[consumed.min(raw.len())..], &mut out, FlushCompress::Sync)
-                .map_err(std::io::Error::other)?;
-            // The flush is complete once all input is in and the output was not filled.
-            if compress.total_in() == raw.len() as u64 && out.len() < out.capacity() {
-                return Ok(out);
-            }
-            out.reserve(raw.len() / 4 + 64);
+        let mut out = Vec::new();
+        compress_all(self.compressor(), raw, &mut out, FlushCompress::Sync)?;
+        Ok(out)
+    }
+}
+
+/// Runs `compress` (just reset) over all of `input`, ending with `flush`, and appends its
+/// output to `out`.
+fn compress_all(compress: &mut Compress, input: &[u8], out: &mut Vec<u8>, flush: FlushCompress) -> std::io::Result<()> {
+    out.reserve(input.len() + input.len() / 8 + 64);
+    loop {
+        let consumed = usize::try_from(compress.total_in()).map_err(std::io::Error::other)?;
+        let status = compress
+            .compress_vec(&input[consumed.min(input.len())..], out, flush)
+            .map_err(std::io::Error::other)?;
+        // A finished stream says so; a flush is complete once all input is in and the output
+        // was not filled.
+        let done = match flush {
+            FlushCompress::Finish => status == flate2::Status::StreamEnd,
+            _ => compress.total_in() == input.len() as u64 && out.len() < out.capacity(),
+        };
+        if done {
+            return Ok(());
         }
+        out.reserve(input.len() / 4 + 64);
     }
 }
 
@@ -302,22 +303,27 @@ pub fn encode_with(objects: &[PackObject<'_>], deflater: &mut Deflater) -> Resul
 fn finish(mut pack: Vec<u8>, entries: Vec<([u8; 20], u32, u64)>) -> Result<Encoded, PackError> {
     let checksum: [u8; 20] = Sha1::digest(&pack).into();
     pack.extend_from_slice(&checksum);
-    let index = index_bytes(entries, &checksum)?;
-    let hex: String = checksum.iter().map(|b| format!("{b:02x}")).collect();
+    let objects = entries.len();
     Ok(Encoded {
         pack,
-        objects: index_count(&index),
-        index,
-        checksum: hex,
+        index: index_bytes(entries, &checksum)?,
+        checksum: hex(&checksum),
+        objects,
     })
 }
 
-/// The number of objects of an index written by [`index_bytes`].
-fn index_count(index: &[u8]) -> usize {
-    index
-        .get(8 + 255 * 4..8 + 256 * 4)
-        .and_then(|b| <[u8; 4]>::try_from(b).ok())
-        .map_or(0, |b| u32::from_be_bytes(b) as usize)
+/// A pack checksum in hex, as pack files are named.
+fn hex(checksum: &[u8; 20]) -> String {
+    checksum.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new temporary file name in the pack directory `dir` (git and libgit2 ignore such files).
+fn temporary_path(dir: &Path) -> PathBuf {
+    dir.join(format!(
+        "tmp_pack_deployer_{}_{:016x}",
+        std::process::id(),
+        fastrand::u64(..)
+    ))
 }
 
 /// The version 2 index of a pack with checksum `checksum`, given the id, CRC-32 and offset of
@@ -390,11 +396,7 @@ impl Copied {
     /// # Errors
     /// When the temporary file cannot be created.
     pub fn create(dir: &Path, count: u32) -> std::io::Result<Self> {
-        let tmp = dir.join(format!(
-            "tmp_pack_deployer_{}_{:016x}",
-            std::process::id(),
-            fastrand::u64(..)
-        ));
+        let tmp = temporary_path(dir);
         let file = std::io::BufWriter::with_capacity(COPY_BUFFER, std::fs::File::create_new(&tmp)?);
         let mut copied = Copied {
             dir: dir.to_path_buf(),
@@ -457,7 +459,7 @@ impl Copied {
         std::fs::set_permissions(&self.tmp, std::fs::Permissions::from_mode(0o444))?;
         let index = index_bytes(std::mem::take(&mut self.entries), &checksum)?;
         let written = WrittenPack {
-            checksum: checksum.iter().map(|b| format!("{b:02x}")).collect(),
+            checksum: hex(&checksum),
             objects: self.expected as usize,
         };
         std::fs::rename(&self.tmp, written.pack_path(&self.dir))?;
@@ -572,11 +574,7 @@ fn place(
         }
         // Another file system, or the spare went away: make a file of its own.
     }
-    let tmp = dir.join(format!(
-        "tmp_pack_deployer_{}_{:016x}",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
+    let tmp = temporary_path(dir);
     let result = std::fs::File::create_new(&tmp)
         .and_then(|mut file| fill(&mut file))
         .and_then(|()| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o444)))
@@ -593,6 +591,17 @@ mod tests {
     use super::*;
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// `git verify-pack -v` accepts the pack of `index`.
+    fn verify_pack(index: &Path) -> TestResult {
+        let out = std::process::Command::new("git")
+            .arg("verify-pack")
+            .arg("-v")
+            .arg(index)
+            .output()?;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
+    }
 
     #[test]
     fn a_written_pack_is_read_by_libgit2_and_verified_by_git() -> TestResult {
@@ -620,11 +629,7 @@ mod tests {
         for object in &objects {
             assert_eq!(repo.find_blob(object.id)?.content(), object.data);
         }
-        let out = std::process::Command::new("git")
-            .arg("verify-pack")
-            .arg(written.index_path(&repo.path().join("objects").join("pack")))
-            .output()?;
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        verify_pack(&written.index_path(&repo.path().join("objects").join("pack")))?;
         Ok(())
     }
 
@@ -661,11 +666,7 @@ mod tests {
             assert!(meta.permissions().readonly());
         }
         assert_eq!(repo.find_blob(object.id)?.content(), data);
-        let out = std::process::Command::new("git")
-            .arg("verify-pack")
-            .arg(written.index_path(&pack_dir))
-            .output()?;
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        verify_pack(&written.index_path(&pack_dir))?;
         Ok(())
     }
 
@@ -751,12 +752,7 @@ mod tests {
         assert_eq!(repo.odb()?.read(objects[0].id)?.data(), &trees[0][..]);
         assert_eq!(repo.find_blob(objects[1].id)?.content(), &trees[1][..]);
         assert_eq!(repo.find_blob(objects[2].id)?.content(), &trees[2][..]);
-        let out = std::process::Command::new("git")
-            .arg("verify-pack")
-            .arg("-v")
-            .arg(written.index_path(&repo.path().join("objects").join("pack")))
-            .output()?;
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        verify_pack(&written.index_path(&repo.path().join("objects").join("pack")))?;
         Ok(())
     }
 
