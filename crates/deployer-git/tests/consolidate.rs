@@ -296,8 +296,14 @@ fn packs_written_while_consolidations_run_are_kept_whole() -> TestResult {
     let writer_path = path.clone();
     let writer = std::thread::spawn(move || -> TestResult<Vec<Oid>> {
         // Opened for every deploy, as a handle may hold packs that a consolidation deleted.
+        // A handle that lists the pack directory while a consolidation renames a new pack into
+        // it and deletes the old ones may see neither; like the deployer's readers, the writer
+        // then tries once more with a fresh handle (a deploy done twice writes the same pack).
         (0..120)
-            .map(|n| deploy(&Repository::open_bare(&writer_path)?, n % FILES, n))
+            .map(|n| {
+                let attempt = || deploy(&Repository::open_bare(&writer_path)?, n % FILES, n);
+                attempt().or_else(|_| attempt())
+            })
             .collect()
     });
     while !writer.is_finished() {
