@@ -290,6 +290,14 @@ fn own_stack_fits(config: &kube::Config) -> bool {
 /// (docs/BENCHMARKS.md), against a connection set-up for each request of a burst.
 const MAX_IDLE_CONNECTIONS: usize = 1;
 
+/// The read buffer of each connection to a cluster. hyper's default buffer starts at 8 KiB and
+/// grows with full reads up to about 400 KiB; a watch that once received a burst of events
+/// keeps its grown buffer for as long as it stays open, and with a hundred clusters the
+/// connections' buffers were the largest part of the heap (docs/BENCHMARKS.md). A fixed 8 KiB
+/// reads bigger answers in more reads instead. It also bounds a response's head (status line
+/// and headers) to 8 KiB, the limit API servers and proxies commonly keep to themselves.
+const READ_BUFFER: usize = 8 * 1024;
+
 /// Builds the client of one cluster: kube's default stack (base URL, authentication, extra
 /// headers, timeouts, the HTTPS-or-HTTP connector) around a TLS configuration shared with
 /// the clusters trusting the same CAs. An `https` cluster without a CA has the system's
@@ -325,6 +333,7 @@ fn build_client(config: kube::Config, tls: &mut TlsConfigs) -> Result<LazyClient
     connector.set_reset_reader_on_write(config.reset_reader_on_write);
     let mut builder = hyper_util::client::legacy::Builder::new(TokioExecutor::new());
     builder.pool_max_idle_per_host(MAX_IDLE_CONNECTIONS);
+    builder.http1_read_buf_exact_size(READ_BUFFER);
     let client: hyper_util::client::legacy::Client<_, Body> = builder.build(connector);
     let service = ServiceBuilder::new()
         .layer(config.base_uri_layer())

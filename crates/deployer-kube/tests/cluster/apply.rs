@@ -212,3 +212,30 @@ async fn objects_without_a_namespace_go_to_the_clusters_configured_namespace() -
     h.sim.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn answers_far_bigger_than_a_connections_read_buffer_are_read_whole() -> TestResult {
+    // The connections to a cluster read through a fixed 8 KiB buffer; a 600 KB ConfigMap comes
+    // back from the apply, and from a read with the client, in many reads.
+    let h = Harness::start().await?;
+    let value: String = (0..600_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let documents = vec![json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "big"},
+        "data": {"blob": value},
+    })];
+    let applied = h.cluster.apply(&documents, ApplyOptions::default()).await?;
+    assert_eq!(applied.len(), 1);
+    assert_eq!(
+        (applied[0].kind.as_str(), applied[0].name.as_str()),
+        ("ConfigMap", "big")
+    );
+    let again = h.cluster.apply(&documents, ApplyOptions::default()).await?;
+    assert_eq!(applied, again, "the same bytes applied again change nothing");
+    let stored: Api<ConfigMap> = Api::namespaced(h.kube_client().await?, "default");
+    let blob = stored.get("big").await?.data.and_then(|mut d| d.remove("blob"));
+    assert_eq!(blob.as_deref(), Some(value.as_str()));
+    h.sim.shutdown().await;
+    Ok(())
+}
