@@ -487,6 +487,9 @@ impl Executor {
         } else {
             self.enter(record, Phase::RollingOut, None).await?;
         }
+        // The parsed documents are not needed past the apply; a rollout can take minutes, and
+        // with many deployments watching at once their trees would add up.
+        drop(documents);
         for workload in &workloads {
             self.watch(record, cluster.as_ref(), workload).await?;
         }
