@@ -121,11 +121,11 @@ impl SqliteStore {
         }
         // An in-memory database lives as long as a connection to it: keep the one writer open
         // for good.
-        // Like the readers, the writer is a local file that cannot break: no ping before each
-        // transaction, which would be one more round trip to its thread per write.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            // Like the readers, a connection to a local database cannot break: no ping before
+            // each transaction, which would be one more round trip to its thread per write.
             .test_before_acquire(false)
             .acquire_timeout(settings.busy_timeout)
             .idle_timeout(None)

@@ -215,8 +215,8 @@ async fn objects_without_a_namespace_go_to_the_clusters_configured_namespace() -
 
 #[tokio::test]
 async fn answers_far_bigger_than_a_connections_read_buffer_are_read_whole() -> TestResult {
-    // The connections to a cluster read through a fixed 8 KiB buffer; a 600 KB ConfigMap comes
-    // back from the apply, and from a read with the client, in many reads.
+    // The connections to a cluster read through a fixed 8 KiB buffer: the apply's answer, a
+    // 600 KB ConfigMap, takes many reads and must still come back whole (and be stored whole).
     let h = Harness::start().await?;
     let value: String = (0..600_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
     let documents = vec![json!({
