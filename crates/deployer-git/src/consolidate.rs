@@ -241,11 +241,11 @@ struct PackSize {
     objects: u64,
 }
 
-/// One pack to roll up, with the ids of its objects.
+/// One pack to roll up, with the entries of its index (read once, for the plan and the copy).
 #[derive(Debug, Clone)]
 struct RolledPack {
     name: PackName,
-    ids: Vec<Oid>,
+    entries: IndexEntries,
 }
 
 /// What one consolidation rolls up into a new pack.
@@ -297,8 +297,11 @@ fn plan(git_dir: &Path) -> std::io::Result<Option<RollUp>> {
     let mut packs = Vec::with_capacity(chosen.len());
     for pack in chosen {
         // A pack deleted meanwhile (by `git gc`) is simply not rolled up.
-        if let Ok(ids) = index_ids(&pack.name.file(&pack_dir, "idx")) {
-            packs.push(RolledPack { name: pack.name, ids });
+        if let Ok(entries) = read_index(&pack.name.file(&pack_dir, "idx")) {
+            packs.push(RolledPack {
+                name: pack.name,
+                entries,
+            });
         }
     }
     Ok(Some(RollUp { packs, loose }))
@@ -313,7 +316,7 @@ impl RollUp {
         let ids: Vec<Oid> = self
             .packs
             .iter()
-            .flat_map(|p| p.ids.iter())
+            .flat_map(|p| p.entries.ids.iter())
             .chain(&self.loose)
             .copied()
             .filter(|id| seen.insert(*id))
@@ -334,7 +337,7 @@ impl RollUp {
         };
         let kept: HashSet<Oid> = index_ids(&written.file(&pack_dir, "idx"))?.into_iter().collect();
         for pack in &self.packs {
-            if pack.name != written && pack.ids.iter().all(|id| kept.contains(id)) {
+            if pack.name != written && pack.entries.ids.iter().all(|id| kept.contains(id)) {
                 delete_pack(&pack_dir, &pack.name)?;
             }
         }
@@ -391,11 +394,16 @@ fn index_object_count(path: &Path) -> std::io::Result<u64> {
 
 /// The ids of the objects in the version 2 pack index at `path`.
 fn index_ids(path: &Path) -> std::io::Result<Vec<Oid>> {
-    Ok(index_entries(&std::fs::read(path)?)?.ids)
+    Ok(read_index(path)?.ids)
+}
+
+/// The entries of the version 2 pack index at `path`.
+fn read_index(path: &Path) -> std::io::Result<IndexEntries> {
+    index_entries(&std::fs::read(path)?)
 }
 
 /// The entries of a version 2 pack index: each object's id, CRC-32 and offset, in index order.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct IndexEntries {
     ids: Vec<Oid>,
     crcs: Vec<u32>,
@@ -450,11 +458,11 @@ fn copy_packs(pack_dir: &Path, packs: &[RolledPack]) -> std::io::Result<Option<P
     let mut seen = HashSet::new();
     let mut plans = Vec::with_capacity(packs.len());
     for rolled in packs {
-        let entries = index_entries(&std::fs::read(rolled.name.file(pack_dir, "idx"))?)?;
+        let entries = &rolled.entries;
         let mut order: Vec<usize> = (0..entries.ids.len()).collect();
         order.sort_unstable_by_key(|&i| entries.offsets[i]);
         let keep: Vec<bool> = order.iter().map(|&i| seen.insert(entries.ids[i])).collect();
-        plans.push((rolled, entries, order, keep));
+        plans.push((rolled, order, keep));
     }
     let Ok(count) = u32::try_from(seen.len()) else {
         return Ok(None);
@@ -464,7 +472,8 @@ fn copy_packs(pack_dir: &Path, packs: &[RolledPack]) -> std::io::Result<Option<P
     }
     let mut copied = pack::Copied::create(pack_dir, count)?;
     let mut entry = Vec::new();
-    for (rolled, entries, order, keep) in plans {
+    for (rolled, order, keep) in plans {
+        let entries = &rolled.entries;
         let opened = std::fs::File::open(rolled.name.file(pack_dir, "pack"))?;
         let end_of_entries = opened.metadata()?.len().saturating_sub(ID_LEN as u64);
         let mut file = std::io::BufReader::with_capacity(pack::COPY_BUFFER, opened);
@@ -748,8 +757,11 @@ mod tests {
     fn rolled(pack_dir: &Path) -> std::io::Result<Vec<RolledPack>> {
         let mut packs = Vec::new();
         for pack in candidate_packs(pack_dir)? {
-            let ids = index_ids(&pack.name.file(pack_dir, "idx"))?;
-            packs.push(RolledPack { name: pack.name, ids });
+            let entries = read_index(&pack.name.file(pack_dir, "idx"))?;
+            packs.push(RolledPack {
+                name: pack.name,
+                entries,
+            });
         }
         packs.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(packs)
