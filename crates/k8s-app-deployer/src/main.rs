@@ -10,6 +10,7 @@ use clap::Parser;
 mod cli;
 mod client;
 mod commands;
+mod console;
 mod events;
 mod exit;
 mod output;
@@ -17,19 +18,20 @@ mod service;
 mod telemetry;
 
 use cli::{Cli, Command};
+use console::errln;
 
 /// Prints an API or transport error in the CLI's style and returns its exit code.
 pub(crate) fn report_error(e: &client::ClientError) -> ExitCode {
     match e {
         client::ClientError::Api { hint, code, .. } => {
-            eprintln!("error: {e} [{code}]");
+            errln!("error: {e} [{code}]");
             if let Some(h) = hint {
-                eprintln!("\nhint: {h}");
+                errln!("\nhint: {h}");
             }
         }
         client::ClientError::Transport { .. } => {
-            eprintln!("error: {e}");
-            eprintln!("\nhint: check `--server` / `K8S_APP_DEPLOYER_URL`, and that the deployer is running");
+            errln!("error: {e}");
+            errln!("\nhint: check `--server` / `K8S_APP_DEPLOYER_URL`, and that the deployer is running");
         }
     }
     commands::deploy::exit_code_for(e)
@@ -50,10 +52,10 @@ fn tune_heap() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let planned = deployer_malloc::plan(cores, |name| std::env::var(name).ok());
     if let Err(e) = deployer_malloc::apply(&planned) {
-        eprintln!("warning: {e}; the allocator keeps its defaults for the rest");
+        errln!("warning: {e}; the allocator keeps its defaults for the rest");
     }
     if let Err(e) = deployer_malloc::start_trimmer(deployer_malloc::TRIM_EVERY) {
-        eprintln!("warning: cannot start the heap trimmer ({e}); freed memory is given back less often");
+        errln!("warning: cannot start the heap trimmer ({e}); freed memory is given back less often");
     }
 }
 
@@ -79,7 +81,7 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(exit::FAILED);
         }
     };

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::cli::ClientArgs;
 use crate::client::ApiClient;
+use crate::console::outln;
 use crate::exit;
 
 /// Runs `clusters`.
@@ -17,7 +18,7 @@ pub async fn run(args: ClientArgs) -> ExitCode {
     match client.get("/api/v1/clusters").await {
         Ok(v) => {
             if args.json {
-                println!("{v}");
+                outln!("{v}");
                 return ExitCode::from(exit::SUCCEEDED);
             }
             let clusters = v.get("clusters").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -30,14 +31,14 @@ pub async fn run(args: ClientArgs) -> ExitCode {
                     (true, Some(false)) => "UNREACHABLE",
                     (true, None) => "unknown",
                 };
-                println!("{}/{}  ({reachable})", s("region"), s("cluster"));
+                outln!("{}/{}  ({reachable})", s("region"), s("cluster"));
                 for app in c.get("apps").and_then(Value::as_array).cloned().unwrap_or_default() {
                     let images: Vec<String> = app
                         .get("images")
                         .and_then(Value::as_array)
                         .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
                         .unwrap_or_default();
-                    println!(
+                    outln!(
                         "  {:<24} {}",
                         app.get("file").and_then(Value::as_str).unwrap_or(""),
                         images.join(", ")

@@ -17,6 +17,7 @@ use kube_sim::server::{SimCluster, SimOptions, kubeconfig_for};
 use serde_json::json;
 
 use crate::cli::{DemoArgs, DemoProfile};
+use crate::console::{errln, outln};
 use crate::{exit, service, telemetry};
 
 /// The simulated clusters: `(region, cluster)`.
@@ -370,7 +371,7 @@ pub async fn run(args: DemoArgs) -> ExitCode {
     match demo(args).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             ExitCode::from(exit::FAILED)
         }
     }
@@ -459,7 +460,7 @@ fn print_welcome(url: &str, token: &str, hook_url: &str, kubeconfig: &Path, remo
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "k8s-app-deployer".to_owned());
     let clusters: Vec<String> = CLUSTERS.iter().map(|(r, c)| format!("{r}/{c}")).collect();
-    println!(
+    outln!(
         r#"k8s-app-deployer demo is running.
 
   API:            {url}

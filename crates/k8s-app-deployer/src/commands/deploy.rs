@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::cli::DeployArgs;
 use crate::client::{ApiClient, ClientError, is_terminal};
+use crate::console::{errln, out, outln};
 use crate::exit;
 use crate::output::{Progress, summary};
 
@@ -109,10 +110,10 @@ pub async fn run(args: DeployArgs) -> ExitCode {
         .to_owned();
     if !args.wait {
         if args.client.json {
-            println!("{accepted}");
+            outln!("{accepted}");
         } else {
-            println!("{id}");
-            eprintln!("deployment {id} accepted; follow it with `k8s-app-deployer status {id} --wait`");
+            outln!("{id}");
+            errln!("deployment {id} accepted; follow it with `k8s-app-deployer status {id} --wait`");
         }
         return ExitCode::from(exit::SUCCEEDED);
     }
@@ -129,7 +130,7 @@ pub const WAIT_MARGIN: Duration = Duration::from_secs(30);
 pub async fn wait_for(client: &ApiClient, id: &str, timeout: Option<Duration>, json: bool) -> ExitCode {
     let mut progress = Progress::new();
     if !json {
-        eprintln!("deployment {id}: waiting for the outcome");
+        errln!("deployment {id}: waiting for the outcome");
     }
     let follow = client.follow(id, |kind, record| {
         if !json {
@@ -145,10 +146,10 @@ pub async fn wait_for(client: &ApiClient, id: &str, timeout: Option<Duration>, j
                     .await
                     .unwrap_or_default();
                 if json {
-                    println!("{}", json!({"timed_out": true, "deployment": current}));
+                    outln!("{}", json!({"timed_out": true, "deployment": current}));
                 } else {
-                    print!("{}", summary(&current));
-                    eprintln!(
+                    out!("{}", summary(&current));
+                    errln!(
                         "error: gave up waiting after {}; the deployment goes on\n\nhint: follow it with `k8s-app-deployer status {id} --wait`",
                         humantime::format_duration(t)
                     );
@@ -161,9 +162,9 @@ pub async fn wait_for(client: &ApiClient, id: &str, timeout: Option<Duration>, j
     match outcome {
         Ok(record) => {
             if json {
-                println!("{record}");
+                outln!("{record}");
             } else {
-                print!("{}", summary(&record));
+                out!("{}", summary(&record));
             }
             if !is_terminal(&record) {
                 return ExitCode::from(exit::TIMED_OUT);

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::cli::HistoryArgs;
 use crate::client::ApiClient;
+use crate::console::outln;
 use crate::exit;
 use crate::output::target;
 
@@ -42,17 +43,20 @@ pub async fn run(args: HistoryArgs) -> ExitCode {
     match client.get(&format!("/api/v1/deployments?{}", query(&args))).await {
         Ok(page) => {
             if args.client.json {
-                println!("{page}");
+                outln!("{page}");
                 return ExitCode::from(exit::SUCCEEDED);
             }
             let items = page.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
             if items.is_empty() {
-                println!("No deployments found.");
+                outln!("No deployments found.");
                 return ExitCode::from(exit::SUCCEEDED);
             }
-            println!(
+            outln!(
                 "{:<26}  {:<10}  {:<36}  {:<20}  CREATED",
-                "ID", "STATUS", "TARGET", "NEW IMAGE"
+                "ID",
+                "STATUS",
+                "TARGET",
+                "NEW IMAGE"
             );
             for d in items {
                 let new = d
@@ -65,7 +69,7 @@ pub async fn run(args: HistoryArgs) -> ExitCode {
                     .next()
                     .unwrap_or("-")
                     .to_owned();
-                println!(
+                outln!(
                     "{:<26}  {:<10}  {:<36}  {:<20}  {}",
                     d.get("id").and_then(Value::as_str).unwrap_or(""),
                     d.get("status").and_then(Value::as_str).unwrap_or(""),

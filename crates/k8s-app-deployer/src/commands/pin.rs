@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{ClientArgs, PinArgs};
 use crate::client::ClientError;
+use crate::console::{errln, outln};
 use crate::exit;
 
 /// The API path of the pin of one application.
@@ -96,9 +97,9 @@ pub async fn pin(args: PinArgs) -> ExitCode {
     match send(&args.client, reqwest::Method::PUT, &pin_path(&args), Some(&body)).await {
         Ok(pin) => {
             if args.client.json {
-                println!("{pin}");
+                outln!("{pin}");
             } else {
-                println!("{}", describe(&pin));
+                outln!("{}", describe(&pin));
             }
             ExitCode::from(exit::SUCCEEDED)
         }
@@ -111,10 +112,10 @@ pub async fn unpin(args: PinArgs) -> ExitCode {
     match send(&args.client, reqwest::Method::DELETE, &pin_path(&args), None).await {
         Ok(pin) => {
             if args.client.json {
-                println!("{pin}");
+                outln!("{pin}");
             } else {
-                println!("unpinned {}/{}/{}", args.region, args.cluster, args.file);
-                eprintln!("was: {}", describe(&pin));
+                outln!("unpinned {}/{}/{}", args.region, args.cluster, args.file);
+                errln!("was: {}", describe(&pin));
             }
             ExitCode::from(exit::SUCCEEDED)
         }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::cli::ReleaseArgs;
 use crate::client::ApiClient;
 use crate::commands::deploy::source_from_env;
+use crate::console::{errln, out, outln};
 use crate::exit;
 use crate::output::target;
 
@@ -110,7 +111,7 @@ pub async fn run(args: ReleaseArgs) -> ExitCode {
     let body = match request_body(&args, &source_from_env()) {
         Ok(b) => b,
         Err(message) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             return ExitCode::from(exit::REJECTED);
         }
     };
@@ -125,7 +126,7 @@ pub async fn run(args: ReleaseArgs) -> ExitCode {
             path.push_str(&format!("&timeout={}s", t.as_secs().max(1)));
         }
         if !args.client.json {
-            eprintln!("release of `{}`: waiting for every deployment to end", args.tag);
+            errln!("release of `{}`: waiting for every deployment to end", args.tag);
         }
     }
     let answer = match client.post(&path, &body).await {
@@ -133,17 +134,17 @@ pub async fn run(args: ReleaseArgs) -> ExitCode {
         Err(e) => return crate::report_error(&e),
     };
     if args.client.json {
-        println!("{answer}");
+        outln!("{answer}");
     } else {
-        print!("{}", summary(&answer));
+        out!("{}", summary(&answer));
     }
     let code = exit_code(&answer);
     if !args.client.json {
         match code {
-            exit::REJECTED => eprintln!(
+            exit::REJECTED => errln!(
                 "error: the release deployed nothing\n\nhint: each `skipped` line says why; the rules are in `[triggers]` of the deployer's configuration"
             ),
-            exit::TIMED_OUT => eprintln!(
+            exit::TIMED_OUT => errln!(
                 "error: gave up waiting; the deployments go on\n\nhint: follow them with `k8s-app-deployer status <id> --wait`"
             ),
             _ => {}

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::cli::RollbackArgs;
 use crate::client::ApiClient;
 use crate::commands::deploy::{WAIT_MARGIN, wait_for};
+use crate::console::{errln, outln};
 use crate::exit;
 
 /// The request body for `POST /api/v1/rollbacks`.
@@ -45,17 +46,22 @@ pub async fn run(args: RollbackArgs) -> ExitCode {
         .to_owned();
     if !args.wait {
         if args.client.json {
-            println!("{accepted}");
+            outln!("{accepted}");
         } else {
-            println!("{id}");
+            outln!("{id}");
             let undone = accepted.get("rollback_of").and_then(Value::as_str);
             match undone {
-                Some(u) => eprintln!("rollback {id} of deployment {u} accepted"),
-                None => eprintln!("rollback {id} accepted"),
+                Some(u) => errln!("rollback {id} of deployment {u} accepted"),
+                None => errln!("rollback {id} accepted"),
             }
-            eprintln!(
+            errln!(
                 "`{}/{}/{}` is pinned: registry and CI triggers leave it alone until `k8s-app-deployer unpin --region {} --cluster {} --file {}`",
-                args.region, args.cluster, args.file, args.region, args.cluster, args.file
+                args.region,
+                args.cluster,
+                args.file,
+                args.region,
+                args.cluster,
+                args.file
             );
         }
         return ExitCode::from(exit::SUCCEEDED);

@@ -6,6 +6,7 @@ use deployer_server::config::{RawConfig, Settings};
 use tracing::{error, info};
 
 use crate::cli::ServeArgs;
+use crate::console::errln;
 use crate::{exit, service, telemetry};
 
 /// Runs `serve`.
@@ -13,8 +14,8 @@ pub async fn run(args: ServeArgs) -> ExitCode {
     telemetry::init(args.log_format);
     let path = args.config.exists().then_some(args.config.as_path());
     if path.is_none() && args.config.as_os_str() != "deployer.toml" {
-        eprintln!("error: configuration file `{}` does not exist", args.config.display());
-        eprintln!("\nhint: pass `--config PATH`, or set every key with `K8S_APP_DEPLOYER_<SECTION>_<KEY>`");
+        errln!("error: configuration file `{}` does not exist", args.config.display());
+        errln!("\nhint: pass `--config PATH`, or set every key with `K8S_APP_DEPLOYER_<SECTION>_<KEY>`");
         return ExitCode::from(exit::REJECTED);
     }
     let settings = match RawConfig::collect(path).and_then(|raw| Settings::from_raw(&raw)) {
@@ -30,11 +31,11 @@ pub async fn run(args: ServeArgs) -> ExitCode {
 }
 
 fn config_error(e: &deployer_server::config::ConfigError) -> ExitCode {
-    eprintln!("error: the configuration is invalid");
+    errln!("error: the configuration is invalid");
     for p in &e.problems {
-        eprintln!("  {}: {}", p.key, p.message);
+        errln!("  {}: {}", p.key, p.message);
         if let Some(h) = &p.hint {
-            eprintln!("    hint: {h}");
+            errln!("    hint: {h}");
         }
     }
     ExitCode::from(exit::REJECTED)
@@ -51,15 +52,15 @@ pub async fn serve(
     let server = match service::start(settings, adapters).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             return ExitCode::from(exit::FAILED);
         }
     };
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: cannot listen on {listen}: {e}");
-            eprintln!("\nhint: choose another address with `[server] listen` or `--listen`");
+            errln!("error: cannot listen on {listen}: {e}");
+            errln!("\nhint: choose another address with `[server] listen` or `--listen`");
             return ExitCode::from(exit::FAILED);
         }
     };

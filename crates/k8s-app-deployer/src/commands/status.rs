@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::cli::StatusArgs;
 use crate::client::ApiClient;
+use crate::console::{out, outln};
 use crate::exit;
 use crate::output::summary;
 
@@ -21,9 +22,9 @@ pub async fn run(args: StatusArgs) -> ExitCode {
     match client.get(&format!("/api/v1/deployments/{}", args.id)).await {
         Ok(record) => {
             if args.client.json {
-                println!("{record}");
+                outln!("{record}");
             } else {
-                print!("{}", summary(&record));
+                out!("{}", summary(&record));
             }
             match record.get("status").and_then(Value::as_str) {
                 Some("failed") => ExitCode::from(exit::FAILED),

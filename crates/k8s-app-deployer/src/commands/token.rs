@@ -15,6 +15,7 @@ use deployer_server::config::{RawConfig, Settings, typed};
 use deployer_store::{HistoryStore, StoreSettings, TokenListing};
 
 use crate::cli::{TokenArgs, TokenCommand, TokenCreateArgs, TokenRevokeArgs};
+use crate::console::{self, errln, outln};
 use crate::exit;
 
 /// Runs `token …`.
@@ -58,9 +59,9 @@ fn parse_create(args: &TokenCreateArgs) -> Result<NewToken, ExitCode> {
 }
 
 fn rejected(message: impl std::fmt::Display, hint: Option<&str>) -> ExitCode {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     if let Some(h) = hint {
-        eprintln!("\nhint: {h}");
+        errln!("\nhint: {h}");
     }
     ExitCode::from(exit::REJECTED)
 }
@@ -79,19 +80,19 @@ async fn open_store(config: &std::path::Path) -> Result<Arc<dyn HistoryStore>, E
     let store_settings = match settings {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: the configuration is invalid");
+            errln!("error: the configuration is invalid");
             for p in &e.problems {
-                eprintln!("  {}: {}", p.key, p.message);
+                errln!("  {}: {}", p.key, p.message);
                 if let Some(h) = &p.hint {
-                    eprintln!("    hint: {h}");
+                    errln!("    hint: {h}");
                 }
             }
-            eprintln!("\nhint: run the command with the service's configuration file and environment");
+            errln!("\nhint: run the command with the service's configuration file and environment");
             return Err(ExitCode::from(exit::REJECTED));
         }
     };
     deployer_store::open(&store_settings).await.map_err(|e| {
-        eprintln!("error: cannot open the store `{}`: {e}", store_settings.url.redacted());
+        errln!("error: cannot open the store `{}`: {e}", store_settings.url.redacted());
         ExitCode::from(exit::FAILED)
     })
 }
@@ -101,15 +102,25 @@ async fn create(store: &dyn HistoryStore, new: NewToken) -> ExitCode {
     match deployer_store::tokens::create(store, name, scopes, expiry, Utc::now()).await {
         Ok(issued) => {
             let r = &issued.record;
-            eprintln!(
+            errln!(
                 "Created token `{}` named `{}` with scopes `{}`, {}.",
                 r.id,
                 r.name,
                 r.scopes,
                 expires_text(r.expires_at)
             );
-            eprintln!("\nhint: this is the only time the token is shown; keep it in a secret store");
-            println!("{}", issued.token.expose_secret());
+            errln!("\nhint: this is the only time the token is shown; keep it in a secret store");
+            if let Err(e) = console::write_out(format_args!("{}\n", issued.token.expose_secret())) {
+                // Nobody has the secret: a token that cannot be shown is revoked, not left behind.
+                let id = r.id.clone();
+                let revoked = deployer_store::tokens::revoke(store, &id, Utc::now()).await;
+                errln!("error: cannot write the token to standard output: {e}");
+                match revoked {
+                    Ok(_) => errln!("\nhint: the token `{id}` was revoked again; run the command once more"),
+                    Err(e) => errln!("\nhint: revoke the unseen token with `k8s-app-deployer token revoke {id}` ({e})"),
+                }
+                return ExitCode::from(exit::FAILED);
+            }
             ExitCode::from(exit::SUCCEEDED)
         }
         Err(deployer_store::TokenCommandError::NoScopes) => rejected(
@@ -117,7 +128,7 @@ async fn create(store: &dyn HistoryStore, new: NewToken) -> ExitCode {
             Some("give at least one `--scope`, e.g. `--scope read:*`"),
         ),
         Err(e) => {
-            eprintln!("error: cannot create the token: {e}");
+            errln!("error: cannot create the token: {e}");
             ExitCode::from(exit::FAILED)
         }
     }
@@ -152,22 +163,26 @@ async fn list(store: &dyn HistoryStore, json: bool) -> ExitCode {
     let listings = match deployer_store::tokens::list(store, Utc::now()).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: cannot list the tokens: {e}");
+            errln!("error: cannot list the tokens: {e}");
             return ExitCode::from(exit::FAILED);
         }
     };
     if json {
         let all: Vec<serde_json::Value> = listings.iter().map(listing_json).collect();
-        println!("{}", serde_json::Value::Array(all));
+        outln!("{}", serde_json::Value::Array(all));
         return ExitCode::from(exit::SUCCEEDED);
     }
-    println!(
+    outln!(
         "{:<8}  {:<24}  {:<7}  {:<17}  {:<17}  SCOPES",
-        "ID", "NAME", "STATUS", "EXPIRES", "LAST USED"
+        "ID",
+        "NAME",
+        "STATUS",
+        "EXPIRES",
+        "LAST USED"
     );
     for l in &listings {
         let r = &l.record;
-        println!(
+        outln!(
             "{:<8}  {:<24}  {:<7}  {:<17}  {:<17}  {}",
             r.id,
             r.name,
@@ -188,7 +203,7 @@ async fn revoke(store: &dyn HistoryStore, args: TokenRevokeArgs) -> ExitCode {
     };
     match deployer_store::tokens::revoke(store, &id, Utc::now()).await {
         Ok(record) => {
-            eprintln!(
+            errln!(
                 "Revoked token `{}` named `{}` (revoked at {}); it is refused from now on.",
                 record.id,
                 record.name,
@@ -198,7 +213,7 @@ async fn revoke(store: &dyn HistoryStore, args: TokenRevokeArgs) -> ExitCode {
         }
         Err(e @ deployer_store::TokenCommandError::NotFound(_)) => rejected(e, None),
         Err(e) => {
-            eprintln!("error: cannot revoke the token: {e}");
+            errln!("error: cannot revoke the token: {e}");
             ExitCode::from(exit::FAILED)
         }
     }

@@ -220,14 +220,18 @@ impl Demo {
 
     /// Runs the CLI against this demo.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(binary())
-            .args(args)
+        self.cli_command(args).output().expect("the CLI runs")
+    }
+
+    /// The CLI against this demo, ready for other standard streams.
+    pub fn cli_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(binary());
+        cmd.args(args)
             .env("K8S_APP_DEPLOYER_URL", self.url())
             .env("K8S_APP_DEPLOYER_TOKEN", self.token())
             .env_remove("GITHUB_ACTIONS")
-            .env_remove("GITLAB_CI")
-            .output()
-            .expect("the CLI runs")
+            .env_remove("GITLAB_CI");
+        cmd
     }
 }
 

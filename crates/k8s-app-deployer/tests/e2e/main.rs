@@ -1,6 +1,7 @@
 //! End-to-end tests of the deploy pipeline: the real binary (`demo`), a real git remote,
 //! kube-sim clusters seen through the real `kubectl`, SQLite, HTTP and the CLI.
 
+mod closed_output;
 mod harness;
 
 use std::time::Duration;
