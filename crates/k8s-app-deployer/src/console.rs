@@ -47,7 +47,6 @@ macro_rules! out {
 
 /// Like `println!`, without the panic when standard output is closed.
 macro_rules! outln {
-    () => { $crate::console::out!("\n") };
     ($($arg:tt)*) => {{
         let _ = $crate::console::write_out(format_args!("{}\n", format_args!($($arg)*)));
     }};
@@ -55,7 +54,6 @@ macro_rules! outln {
 
 /// Like `eprintln!`, without the panic when standard error is closed.
 macro_rules! errln {
-    () => { $crate::console::write_err(format_args!("\n")) };
     ($($arg:tt)*) => {{
         $crate::console::write_err(format_args!("{}\n", format_args!($($arg)*)));
     }};

@@ -112,8 +112,8 @@ async fn create(store: &dyn HistoryStore, new: NewToken) -> ExitCode {
             errln!("\nhint: this is the only time the token is shown; keep it in a secret store");
             if let Err(e) = console::write_out(format_args!("{}\n", issued.token.expose_secret())) {
                 // Nobody has the secret: a token that cannot be shown is revoked, not left behind.
-                let id = r.id.clone();
-                let revoked = deployer_store::tokens::revoke(store, &id, Utc::now()).await;
+                let id = &r.id;
+                let revoked = deployer_store::tokens::revoke(store, id, Utc::now()).await;
                 errln!("error: cannot write the token to standard output: {e}");
                 match revoked {
                     Ok(_) => errln!("\nhint: the token `{id}` was revoked again; run the command once more"),
